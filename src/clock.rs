@@ -1,0 +1,91 @@
+//! Time behind a trait, so reconnect back-off, timeouts and wall-clock stamps are tested with a
+//! simulated clock instead of real waiting.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
+
+/// A source of monotonic and wall-clock time that can also sleep.
+pub trait Clock: Send + Sync {
+    /// Monotonic time since an arbitrary fixed origin.
+    fn monotonic(&self) -> Duration;
+    /// The wall clock (UTC).
+    fn wall(&self) -> SystemTime;
+    /// Waits `d` (or, for a simulated clock, advances time by `d`).
+    fn sleep(&self, d: Duration);
+}
+
+/// The real clock.
+#[derive(Debug)]
+pub struct RealClock {
+    origin: Instant,
+}
+
+impl Default for RealClock {
+    fn default() -> Self {
+        RealClock {
+            origin: Instant::now(),
+        }
+    }
+}
+
+impl Clock for RealClock {
+    fn monotonic(&self) -> Duration {
+        self.origin.elapsed()
+    }
+    fn wall(&self) -> SystemTime {
+        SystemTime::now()
+    }
+    fn sleep(&self, d: Duration) {
+        std::thread::sleep(d)
+    }
+}
+
+/// A clock that only moves when told to (or when something sleeps on it).
+#[derive(Debug)]
+pub struct SimulatedClock {
+    wall_origin: SystemTime,
+    elapsed: Mutex<Duration>,
+}
+
+impl SimulatedClock {
+    /// A simulated clock whose wall time starts at `wall_origin`.
+    pub fn new(wall_origin: SystemTime) -> Self {
+        SimulatedClock {
+            wall_origin,
+            elapsed: Mutex::new(Duration::ZERO),
+        }
+    }
+    /// Moves time forward by `d`.
+    pub fn advance(&self, d: Duration) {
+        *self.elapsed.lock().unwrap_or_else(|e| e.into_inner()) += d;
+    }
+}
+
+impl Clock for SimulatedClock {
+    fn monotonic(&self) -> Duration {
+        *self.elapsed.lock().unwrap_or_else(|e| e.into_inner())
+    }
+    fn wall(&self) -> SystemTime {
+        self.wall_origin + self.monotonic()
+    }
+    fn sleep(&self, d: Duration) {
+        self.advance(d)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn simulated_clock_moves_only_when_asked() {
+        let c = SimulatedClock::new(SystemTime::UNIX_EPOCH);
+        assert_eq!(c.monotonic(), Duration::ZERO);
+        c.sleep(Duration::from_millis(1500));
+        assert_eq!(c.monotonic(), Duration::from_millis(1500));
+        assert_eq!(
+            c.wall(),
+            SystemTime::UNIX_EPOCH + Duration::from_millis(1500)
+        );
+    }
+}

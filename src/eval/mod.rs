@@ -1,0 +1,1 @@
+//! Accuracy evaluation against synthetic clips with ground truth (`fallwatch eval`).

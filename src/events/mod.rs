@@ -1,0 +1,120 @@
+//! Events: the contract's event record (`event.json` and one stdout line each) and how ids are made.
+//!
+//! Field names and meanings are fixed by the contract (`docs/contract.md`); fields beyond the
+//! contract are optional and skipped when absent, so outside tools never see a renamed or
+//! missing field.
+
+use serde::{Deserialize, Serialize};
+
+/// One thrown or falling object, as written to `<out>/<id>/event.json`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Event {
+    /// `<camera>-<start in ms, 9 digits>-<sequence, 2 digits>`, e.g. `tower-3-east-000012480-01`.
+    pub id: String,
+    /// The calibration's camera id.
+    pub camera: String,
+    /// Media time of the first track point, seconds since the first decoded frame.
+    pub start_s: f64,
+    /// Media time of the last track point.
+    pub end_s: f64,
+    /// Wall-clock time of `start_s`, RFC 3339 UTC with milliseconds.
+    pub wall_time: String,
+    /// What the object detector says it is, or `"object"`.
+    pub label: String,
+    /// Probability that this is a real thrown/falling object, in [0, 1].
+    pub score: f64,
+    /// Where the object was released.
+    pub origin: Origin,
+    /// The ballistic fit.
+    pub fall: Fall,
+    /// The observed track, one point per frame the object was seen in.
+    pub track: Vec<TrackPoint>,
+    /// File name of the evidence clip inside the event's directory.
+    pub clip: String,
+    /// File name of the snapshot inside the event's directory.
+    pub snapshot: String,
+    /// Extension: why the clip could not be written (e.g. disk full), when it could not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clip_error: Option<String>,
+    /// Extension: estimated distance of the release point in front of the facade, metres.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wall_distance_m: Option<f64>,
+}
+
+/// `origin`: the release point on the facade.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Origin {
+    /// Floor number by the contract's formula.
+    pub floor: i32,
+    /// Window bay by the contract's formula.
+    pub bay: i32,
+    /// Height above the ground, metres.
+    pub height_m: f64,
+    /// Distance from the rectangle's left edge, metres.
+    pub x_m: f64,
+    /// Image pixel of that point.
+    pub px: [f64; 2],
+}
+
+/// `fall`: how well the track fits free fall.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Fall {
+    /// Fitted acceleration on the facade plane, m/s^2.
+    pub g_fit_m_s2: f64,
+    /// Height fallen from release to the last track point, metres.
+    pub drop_m: f64,
+    /// Root-mean-square residual of the fit, pixels.
+    pub rmse_px: f64,
+}
+
+/// One observation of the object.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq)]
+pub struct TrackPoint {
+    /// Media time, seconds.
+    pub t_s: f64,
+    /// Centre x, pixels.
+    pub x_px: f64,
+    /// Centre y, pixels.
+    pub y_px: f64,
+    /// Box width, pixels.
+    pub w_px: f64,
+    /// Box height, pixels.
+    pub h_px: f64,
+}
+
+/// The contract's event id: camera, start time in whole milliseconds (9 digits), sequence (2 digits).
+pub fn event_id(camera: &str, start_s: f64, seq: u32) -> String {
+    let ms = (start_s.max(0.0) * 1000.0).round() as u64;
+    format!("{camera}-{ms:09}-{seq:02}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_id_matches_the_contract_example() {
+        assert_eq!(
+            event_id("tower-3-east", 12.48, 1),
+            "tower-3-east-000012480-01"
+        );
+        assert_eq!(event_id("c", 0.0, 2), "c-000000000-02");
+    }
+
+    #[test]
+    fn contract_example_round_trips() {
+        let json = r#"{
+          "id": "tower-3-east-000012480-01", "camera": "tower-3-east",
+          "start_s": 12.48, "end_s": 14.12, "wall_time": "2026-11-27T03:34:12.480Z",
+          "label": "object", "score": 0.93,
+          "origin": { "floor": 12, "bay": 4, "height_m": 35.7, "x_m": 13.1, "px": [1022.5, 176.0] },
+          "fall": { "g_fit_m_s2": 9.6, "drop_m": 33.0, "rmse_px": 1.2 },
+          "track": [ { "t_s": 12.48, "x_px": 1022.5, "y_px": 188.0, "w_px": 6.0, "h_px": 9.0 } ],
+          "clip": "clip.mp4", "snapshot": "snapshot.jpg"
+        }"#;
+        let e: Event = serde_json::from_str(json).unwrap();
+        let back: serde_json::Value = serde_json::to_value(&e).unwrap();
+        let orig: serde_json::Value = serde_json::from_str(json).unwrap();
+        assert_eq!(back, orig);
+    }
+}

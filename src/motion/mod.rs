@@ -1,0 +1,1 @@
+//! Motion detection over the calibrated facade region: background model, foreground, candidates.

@@ -1,0 +1,1 @@
+//! Physics: the facade homography, camera pose, ballistic fit and release-point estimation.

@@ -1,0 +1,1 @@
+//! Synthetic camera clips with exact ground truth (`fallwatch synth`).

@@ -1,0 +1,1 @@
+//! Multi-target tracking with a gravity-aware motion model.
