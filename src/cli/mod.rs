@@ -2,6 +2,7 @@
 //! carries only results (JSON Lines); everything for people goes to standard error.
 
 mod analyze;
+mod bench;
 mod probe;
 
 use std::process::ExitCode;
@@ -30,6 +31,8 @@ pub enum Command {
     Analyze(analyze::AnalyzeArgs),
     /// Show what a source carries (stream info as JSON), optionally every frame's time.
     Probe(probe::ProbeArgs),
+    /// Speed figures measured as ratios in one run (e.g. decode vs the ffmpeg CLI).
+    Bench(bench::BenchArgs),
 }
 
 /// Source options shared by the commands that read video.
@@ -74,6 +77,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
         Command::Analyze(a) => analyze::run(a, args.quiet),
         Command::Probe(a) => probe::run(a),
+        Command::Bench(a) => bench::run(a),
     }
 }
 

@@ -112,7 +112,7 @@ struct FfmpegSource {
     origin_pts: Option<i64>,
     last_frame_pts: Option<i64>,
     last_dts: Option<i64>,
-    /// Live streams: packets are skipped until a keyframe with a timestamp.
+    /// Live streams: packets are skipped until the first keyframe.
     synced: bool,
     input_done: bool,
     decoder_done: bool,
@@ -263,7 +263,9 @@ impl FfmpegSource {
     }
 
     fn pts_s(&self, pts: i64) -> f64 {
-        (pts - self.origin_pts.unwrap_or(0)) as f64 * self.info.tick_s()
+        // Multiply before dividing: 10800 * 1 / 90000 is exactly 0.12, 10800 * (1 / 90000) is not.
+        let (num, den) = self.info.time_base;
+        (pts - self.origin_pts.unwrap_or(0)) as f64 * f64::from(num) / f64::from(den)
     }
 
     /// Moves every frame the decoder has ready into `out`.
@@ -360,7 +362,8 @@ impl FfmpegSource {
             return Ok(());
         }
         if !self.synced {
-            if !(packet.is_key() && packet.pts().is_some()) {
+            // Join a live stream at a keyframe: what comes before cannot be decoded.
+            if !packet.is_key() {
                 return Ok(());
             }
             self.synced = true;

@@ -113,7 +113,7 @@ pub fn analyze(
     let camera = cfg.calib.camera.id.clone();
     let mut source = opener.open(&cfg.source, cancel)?;
     let info = source.info().clone();
-    tracing::info!(
+    tracing::debug!(
         camera = %camera,
         url = %info.url,
         "{}x{} {} {:.2} fps{}",

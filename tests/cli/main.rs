@@ -1,0 +1,6 @@
+//! The integration tests: one binary that runs the real `fallwatch` executable the way users and
+//! outside tools do. `harness` holds the shared helpers; one module per area.
+
+mod bad_input;
+mod harness;
+mod ingest;
