@@ -104,3 +104,55 @@ pub fn read_packets(path: &Path) -> Result<(StreamInfo, Vec<Packet>)> {
     }
     Ok((info, packets))
 }
+
+/// Muxes `packets` (decode order, from a keyframe) into an MP4 at `path`, as the writer does for
+/// a clip (benches measure this alone).
+pub fn write_clip(path: &Path, stream: &StreamInfo, packets: &[Packet]) -> Result<()> {
+    super::clip::write_clip(path, stream, packets, None).map(|_| ())
+}
+
+/// Packets of a clip from `from_s` to `to_s`, cut as the writer cuts them.
+pub fn cut(packets: &[Packet], from_s: f64, to_s: f64) -> &[Packet] {
+    &packets[super::clip::cut_range(packets, from_s, to_s)]
+}
+
+/// Decodes the frame nearest `t_s`, draws a sample trajectory, track and label on it and encodes
+/// the JPEG, as the writer does for a snapshot. Returns the JPEG bytes.
+pub fn render_snapshot(
+    stream: &StreamInfo,
+    packets: &[Packet],
+    t_s: f64,
+    quality: u8,
+) -> Result<Vec<u8>> {
+    use super::snapshot;
+    let frame = snapshot::decode_nearest(stream, packets, t_s)?;
+    let mut image = frame.image;
+    let (w, h) = (f64::from(stream.width), f64::from(stream.height));
+    let trajectory: Vec<[f64; 2]> = (0..=40)
+        .map(|i| {
+            let u = f64::from(i) / 40.0;
+            [w * (0.5 + 0.05 * u), h * (0.2 + 0.6 * u * u)]
+        })
+        .collect();
+    let track: Vec<crate::events::TrackPoint> = trajectory
+        .iter()
+        .step_by(2)
+        .map(|p| crate::events::TrackPoint {
+            t_s,
+            x_px: p[0],
+            y_px: p[1],
+            w_px: 6.0,
+            h_px: 8.0,
+        })
+        .collect();
+    let annotation = snapshot::Annotation {
+        trajectory_px: &trajectory,
+        track: &track,
+        release_px: trajectory[0],
+        object_box_px: Some([trajectory[0][0], trajectory[0][1], 6.0, 8.0]),
+        title: "floor 12, bay 4, 03:34:12".into(),
+        subtitle: "2026-11-27 UTC+00:00 \u{b7} bench \u{b7} t = 3.00 s".into(),
+    };
+    snapshot::render(&mut image, &annotation, &snapshot::font());
+    snapshot::encode_jpeg(&image, quality)
+}

@@ -757,3 +757,68 @@ fn example_snapshot_for_review() {
     let done = w.write_event(stream, packets, input(event("tower-3-east", 3.0, 4.4)));
     fs::copy(done.dir.join(SNAPSHOT_NAME), PathBuf::from(dest)).unwrap();
 }
+
+#[test]
+fn an_event_longer_than_the_ring_starts_at_the_oldest_keyframe_held() {
+    let out = tempfile::tempdir().unwrap();
+    let (stream, _) = fixture();
+    // A ring sized for no event at all: 3 s (+ one GOP).
+    let cfg = EvidenceConfig {
+        max_event_s: 0.0,
+        analysis_lag_s: 0.0,
+        ..cfg()
+    };
+    let (service, client) = EvidenceService::spawn(out.path(), cfg.clone(), clock()).unwrap();
+    let (done_tx, done_rx) = unbounded();
+    let ring = cfg.new_ring();
+    let mut next = 0;
+    let e = event("cam-l", 3.1, 7.0);
+    feed(&ring, &mut next, 7.5);
+    let oldest = ring.lock().unwrap().span_s().unwrap().0;
+    assert!(
+        oldest > e.start_s - 3.0,
+        "the ring lost the pre-roll: {oldest}"
+    );
+    client
+        .submit(e.clone(), overlay(&e), stream, &ring, done_tx)
+        .unwrap();
+    feed(&ring, &mut next, 100.0);
+    let d = done_rx.recv_timeout(Duration::from_secs(120)).unwrap();
+    assert!(d.error.is_none() && d.event.clip_error.is_none());
+    // What there was: from the oldest keyframe held, through the full post-roll; event.json says so.
+    assert_eq!(d.event.clip_start_s, Some(oldest));
+    assert!(d.event.clip_end_s.unwrap() >= e.end_s + 2.0);
+    drop(client);
+    service.join().unwrap();
+}
+
+#[test]
+fn a_stalled_source_is_cut_after_the_post_roll_timeout() {
+    let out = tempfile::tempdir().unwrap();
+    let (stream, _) = fixture();
+    let cfg = EvidenceConfig {
+        post_roll_timeout_s: 5.0,
+        ..cfg()
+    };
+    let clock = clock();
+    let (service, client) = EvidenceService::spawn(out.path(), cfg.clone(), clock.clone()).unwrap();
+    let (done_tx, done_rx) = unbounded();
+    let ring = cfg.new_ring();
+    let mut next = 0;
+    let e = event("cam-st", 5.0, 5.5);
+    feed(&ring, &mut next, 6.0);
+    client
+        .submit(e.clone(), overlay(&e), stream, &ring, done_tx)
+        .unwrap();
+    // The (simulated) wall clock has not moved: the thread keeps waiting.
+    std::thread::sleep(Duration::from_millis(50));
+    assert!(done_rx.try_recv().is_err());
+    clock.advance(Duration::from_secs(6));
+    let d = done_rx.recv_timeout(Duration::from_secs(120)).unwrap();
+    assert!(d.error.is_none() && d.event.clip_error.is_none());
+    let end = d.event.clip_end_s.unwrap();
+    // Fed up to 6.0 s of decoding time: with B-frames, a reference frame shown up to ~0.2 s later.
+    assert!(end > e.end_s && end <= 6.25, "cut with what arrived: {end}");
+    drop(client);
+    service.join().unwrap();
+}
