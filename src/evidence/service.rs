@@ -387,28 +387,32 @@ impl Worker {
         self.pending.push(p);
     }
 
+    /// Writes every pending clip that is complete. Pending clips are polled again between two
+    /// writes, so a burst of slow writes cannot make the others fall behind their rings.
     fn write_completed(&mut self, rx: &Receiver<EvidenceRequest>) {
-        let now = self.clock.monotonic();
         let timeout = self.timeout();
-        for p in self.pending.iter_mut() {
-            p.poll(now, timeout);
-        }
-        if self.pending.iter().any(|p| p.complete.is_some()) {
-            // A request sent before the packets that completed a clip arrived is in the channel
-            // now: take it first, so it can still share the clip.
-            while let Ok(req) = rx.try_recv() {
-                self.accept(req);
+        let mut drained = false;
+        loop {
+            let now = self.clock.monotonic();
+            for p in self.pending.iter_mut() {
+                p.poll(now, timeout);
             }
-        }
-        let mut i = 0;
-        while i < self.pending.len() {
-            self.pending[i].poll(now, timeout);
-            if self.pending[i].complete.is_some() {
-                let p = self.pending.swap_remove(i);
-                self.write(p);
-            } else {
-                i += 1;
+            if !self.pending.iter().any(|p| p.complete.is_some()) {
+                return;
             }
+            if !drained {
+                // A request sent before the packets that completed a clip arrived is in the
+                // channel now: take it first, so it can still share the clip.
+                while let Ok(req) = rx.try_recv() {
+                    self.accept(req);
+                }
+                drained = true;
+            }
+            let Some(i) = self.pending.iter().position(|p| p.complete.is_some()) else {
+                return;
+            };
+            let p = self.pending.swap_remove(i);
+            self.write(p);
         }
     }
 

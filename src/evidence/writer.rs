@@ -226,6 +226,27 @@ impl EvidenceWriter {
     ) -> Vec<EvidenceDone> {
         let now = self.clock.wall();
         let mut done: Vec<Option<EvidenceDone>> = (0..inputs.len()).map(|_| None).collect();
+        let mut staged = self.stage_dirs(inputs, &mut done);
+        if !staged.is_empty() {
+            self.place_clip(stream, packets, link_from, &mut staged);
+        }
+        for st in staged {
+            let slot = st.slot;
+            match self.finish_event(stream, packets, st, now) {
+                Some(d) => done[slot] = Some(d),
+                None => return done.into_iter().flatten().collect(), // test hook: "crashed"
+            }
+        }
+        self.prune();
+        done.into_iter().flatten().collect()
+    }
+
+    /// Gives every event a free id and its temporary directory; failures go to `done`.
+    fn stage_dirs(
+        &mut self,
+        inputs: Vec<EventInput>,
+        done: &mut [Option<EvidenceDone>],
+    ) -> Vec<Staged> {
         let mut staged: Vec<Staged> = Vec::new();
         for (slot, input) in inputs.into_iter().enumerate() {
             let mut event = input.event;
@@ -252,77 +273,86 @@ impl EvidenceWriter {
                 tmp,
             });
         }
-        if staged.is_empty() {
-            return done.into_iter().flatten().collect();
-        }
+        staged
+    }
 
-        // The clip: once, into the first directory.
+    /// Writes (or links) the clip once into the first directory and hard-links it into the
+    /// others; records the span or the failure in every event.
+    fn place_clip(
+        &mut self,
+        stream: &StreamInfo,
+        packets: &[Packet],
+        link_from: Option<(&Path, ClipSpan)>,
+        staged: &mut [Staged],
+    ) {
         let clip = self.stage_clip(stream, packets, link_from, &staged[0].tmp);
-        for st in &mut staged {
-            match &clip {
+        let first = staged[0].tmp.join(CLIP_NAME);
+        for (i, st) in staged.iter_mut().enumerate() {
+            let span = match &clip {
+                Ok(span) if i == 0 => Ok(*span),
+                Ok(span) => {
+                    let target = st.tmp.join(CLIP_NAME);
+                    fs::hard_link(&first, &target)
+                        .map(|()| self.stats.clips_shared += 1)
+                        .or_else(|_| {
+                            fs::copy(&first, &target).and_then(|_| fsio::fsync_file(&target))
+                        })
+                        .map(|()| *span)
+                        .map_err(|e| format!("cannot share the clip: {}", fsio::describe(&e)))
+                }
+                Err(e) => Err(e.clone()),
+            };
+            match span {
                 Ok(span) => {
                     st.event.clip_start_s = Some(round_ms(span.start_s));
                     st.event.clip_end_s = Some(round_ms(span.end_s));
                 }
                 Err(e) => {
-                    st.event.clip_error = Some(e.clone());
+                    st.event.clip_error = Some(e);
                     self.stats.clip_errors += 1;
                 }
             }
         }
-        if clip.is_ok() {
-            let first = staged[0].tmp.join(CLIP_NAME);
-            for st in staged.iter_mut().skip(1) {
-                let target = st.tmp.join(CLIP_NAME);
-                let linked = fs::hard_link(&first, &target)
-                    .or_else(|_| fs::copy(&first, &target).and_then(|_| fsio::fsync_file(&target)));
-                match linked {
-                    Ok(()) => self.stats.clips_shared += 1,
-                    Err(e) => {
-                        st.event.clip_error =
-                            Some(format!("cannot share the clip: {}", fsio::describe(&e)));
-                        st.event.clip_start_s = None;
-                        st.event.clip_end_s = None;
-                        self.stats.clip_errors += 1;
-                    }
-                }
-            }
-        }
+    }
 
-        for st in staged {
-            let Staged {
-                slot,
-                mut event,
-                overlay,
-                tmp,
-            } = st;
-            if let Err(e) = self.stage_snapshot(stream, packets, &event, &overlay, &tmp) {
-                tracing::warn!(event = %event.id, "snapshot failed: {e}");
-                event.snapshot_error = Some(one_line(&e));
-                self.stats.snapshot_errors += 1;
+    /// Snapshot, `event.json`, rename into place, index. `None` when a test hook "crashed".
+    fn finish_event(
+        &mut self,
+        stream: &StreamInfo,
+        packets: &[Packet],
+        st: Staged,
+        now: SystemTime,
+    ) -> Option<EvidenceDone> {
+        let Staged {
+            mut event,
+            overlay,
+            tmp,
+            ..
+        } = st;
+        if let Err(e) = self.stage_snapshot(stream, packets, &event, &overlay, &tmp) {
+            tracing::warn!(event = %event.id, "snapshot failed: {e}");
+            event.snapshot_error = Some(one_line(&e));
+            self.stats.snapshot_errors += 1;
+        }
+        let dir = self.out.join(&event.id);
+        match self.commit(&event, &tmp, &dir, now) {
+            Ok(()) => {
+                self.stats.events += 1;
+                if let Err(e) = self.index.add(&dir, now) {
+                    tracing::warn!(dir = %dir.display(), "retention cannot index the event: {e}");
+                }
+                Some(EvidenceDone {
+                    event,
+                    dir,
+                    error: None,
+                })
             }
-            let dir = self.out.join(&event.id);
-            match self.commit(&event, &tmp, &dir, now) {
-                Ok(()) => {
-                    self.stats.events += 1;
-                    if let Err(e) = self.index.add(&dir, now) {
-                        tracing::warn!(dir = %dir.display(), "retention cannot index the event: {e}");
-                    }
-                    done[slot] = Some(EvidenceDone {
-                        event,
-                        dir,
-                        error: None,
-                    });
-                }
-                Err(Commit::Crashed) => return done.into_iter().flatten().collect(),
-                Err(Commit::Failed(e)) => {
-                    let _ = fs::remove_dir_all(&tmp);
-                    done[slot] = Some(self.failed(event, e));
-                }
+            Err(Commit::Crashed) => None,
+            Err(Commit::Failed(e)) => {
+                let _ = fs::remove_dir_all(&tmp);
+                Some(self.failed(event, e))
             }
         }
-        self.prune();
-        done.into_iter().flatten().collect()
     }
 
     fn failed(&mut self, event: Event, e: Error) -> EvidenceDone {
