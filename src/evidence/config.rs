@@ -30,7 +30,8 @@ pub struct EvidenceConfig {
     /// its own clip. Default: 60.0.
     pub max_clip_s: f64,
     /// Longest wall-clock wait for a post-roll to arrive (a live source that stalls without
-    /// reconnecting); the clip is then cut with what arrived. Default: 30.0.
+    /// reconnecting); the clip is then cut with what arrived. Files never time out (their end is
+    /// signalled). Default: 30.0.
     pub post_roll_timeout_s: f64,
     /// How often the evidence thread looks for new packets of pending clips, milliseconds.
     /// Default: 100.

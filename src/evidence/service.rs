@@ -205,7 +205,9 @@ impl Pending {
             self.complete = Some("post-roll complete");
         } else if finished {
             self.complete = Some("the source ended");
-        } else if now.saturating_sub(self.since) >= timeout {
+        } else if self.stream.is_live && now.saturating_sub(self.since) >= timeout {
+            // Only live sources can stall; a file's ingest always ends with finish(), however
+            // slowly analysis runs.
             self.complete = Some("post-roll timed out");
         }
     }
@@ -284,6 +286,7 @@ impl Worker {
     fn run(mut self, rx: Receiver<EvidenceRequest>) -> WriterStats {
         let poll = Duration::from_millis(self.writer.config().poll_ms);
         let mut open = true;
+        // Runs until every client is dropped and the pending clips are written.
         loop {
             if open {
                 let got = if self.pending.is_empty() {
@@ -300,12 +303,19 @@ impl Worker {
                     self.accept(req);
                 }
             }
-            self.write_completed(&rx);
             if !open {
-                if self.pending.is_empty() {
-                    break;
+                // Every client is gone, so every camera's ingest and analysis has stopped: no
+                // packet will come any more. Cut everything with what arrived.
+                let now = self.clock.monotonic();
+                let timeout = self.timeout();
+                for p in self.pending.iter_mut() {
+                    p.poll(now, timeout);
+                    p.complete.get_or_insert("shutting down");
                 }
-                std::thread::sleep(poll);
+            }
+            self.write_completed(&rx);
+            if !open && self.pending.is_empty() {
+                break;
             }
         }
         self.writer.stats()

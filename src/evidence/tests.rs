@@ -793,7 +793,7 @@ fn an_event_longer_than_the_ring_starts_at_the_oldest_keyframe_held() {
 }
 
 #[test]
-fn a_stalled_source_is_cut_after_the_post_roll_timeout() {
+fn a_stalled_live_source_is_cut_after_the_post_roll_timeout() {
     let out = tempfile::tempdir().unwrap();
     let (stream, _) = fixture();
     let cfg = EvidenceConfig {
@@ -807,8 +807,11 @@ fn a_stalled_source_is_cut_after_the_post_roll_timeout() {
     let mut next = 0;
     let e = event("cam-st", 5.0, 5.5);
     feed(&ring, &mut next, 6.0);
+    // Only live sources time out (a file's ingest always ends with finish()).
+    let mut live = stream.clone();
+    live.is_live = true;
     client
-        .submit(e.clone(), overlay(&e), stream, &ring, done_tx)
+        .submit(e.clone(), overlay(&e), &live, &ring, done_tx)
         .unwrap();
     // The (simulated) wall clock has not moved: the thread keeps waiting.
     std::thread::sleep(Duration::from_millis(50));
@@ -821,4 +824,26 @@ fn a_stalled_source_is_cut_after_the_post_roll_timeout() {
     assert!(end > e.end_s && end <= 6.25, "cut with what arrived: {end}");
     drop(client);
     service.join().unwrap();
+}
+
+#[test]
+fn dropping_every_client_writes_pending_clips_with_what_arrived() {
+    let out = tempfile::tempdir().unwrap();
+    let (stream, _) = fixture();
+    let cfg = cfg();
+    let (service, client) = EvidenceService::spawn(out.path(), cfg.clone(), clock()).unwrap();
+    let (done_tx, done_rx) = unbounded();
+    let ring = cfg.new_ring();
+    let mut next = 0;
+    let e = event("cam-x", 5.0, 5.5);
+    feed(&ring, &mut next, 6.0);
+    client
+        .submit(e.clone(), overlay(&e), stream, &ring, done_tx)
+        .unwrap();
+    drop(client);
+    let stats = service.join().unwrap();
+    assert_eq!(stats.events, 1);
+    let d = done_rx.try_recv().unwrap();
+    assert!(d.event.clip_error.is_none());
+    assert!(d.event.clip_end_s.unwrap() < e.end_s + 2.0);
 }
