@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 /// One thrown or falling object, as written to `<out>/<id>/event.json`.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct Event {
     /// `<camera>-<start in ms, 9 digits>-<sequence, 2 digits>`, e.g. `tower-3-east-000012480-01`.
     pub id: String,
@@ -36,13 +36,23 @@ pub struct Event {
     /// Extension: why the clip could not be written (e.g. disk full), when it could not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clip_error: Option<String>,
+    /// Extension: why the snapshot could not be written, when it could not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot_error: Option<String>,
+    /// Extension: media time (seconds since the source's first frame) of the clip's first frame,
+    /// which plays at 0 in the clip: a moment `t_s` of the event is at `t_s - clip_start_s` in it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clip_start_s: Option<f64>,
+    /// Extension: media time of the end of the clip's last frame.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clip_end_s: Option<f64>,
     /// Extension: estimated distance of the release point in front of the facade, metres.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wall_distance_m: Option<f64>,
 }
 
 /// `origin`: the release point on the facade.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct Origin {
     /// Floor number by the contract's formula.
     pub floor: i32,
@@ -57,7 +67,7 @@ pub struct Origin {
 }
 
 /// `fall`: how well the track fits free fall.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct Fall {
     /// Fitted acceleration on the facade plane, m/s^2.
     pub g_fit_m_s2: f64,
