@@ -2,6 +2,7 @@
 //! carries only results (JSON Lines); everything for people goes to standard error.
 
 mod analyze;
+mod detect;
 mod probe;
 
 use std::process::ExitCode;
@@ -30,6 +31,8 @@ pub enum Command {
     Analyze(analyze::AnalyzeArgs),
     /// Show what a source carries (stream info as JSON), optionally every frame's time.
     Probe(probe::ProbeArgs),
+    /// Run the object detector on images; print one JSON line of boxes per image.
+    Detect(detect::DetectArgs),
 }
 
 /// Source options shared by the commands that read video.
@@ -74,6 +77,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
         Command::Analyze(a) => analyze::run(a, args.quiet),
         Command::Probe(a) => probe::run(a),
+        Command::Detect(a) => detect::run(a),
     }
 }
 
