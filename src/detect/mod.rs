@@ -147,8 +147,6 @@ pub struct DetectConfig {
     pub min_score: f32,
     /// NMS IoU threshold. Default: 0.5.
     pub nms_iou: f32,
-    /// Persons below this score are not reported. Default: 0.5.
-    pub person_min_score: f32,
     /// Crop window side as a multiple of the object's size. Default: 3.5.
     pub crop_scale: f32,
     /// Smallest crop window side, frame pixels. Default: 40.
@@ -159,8 +157,10 @@ pub struct DetectConfig {
     pub max_batch: usize,
     /// Replies waiting per camera; beyond it replies are dropped and counted. Default: 256.
     pub reply_depth: usize,
-    /// Labels and the bird veto.
+    /// Labels and the bird veto (`[detect.label]`).
     pub label: LabelConfig,
+    /// The person search at the release point (`[detect.persons]`).
+    pub persons: PersonSearch,
 }
 
 impl Default for DetectConfig {
@@ -175,13 +175,13 @@ impl Default for DetectConfig {
             workers: 1,
             min_score: 0.3,
             nms_iou: 0.5,
-            person_min_score: 0.5,
             crop_scale: 3.5,
             min_crop_px: 40.0,
             queue_depth: 64,
             max_batch: 8,
             reply_depth: 256,
             label: LabelConfig::default(),
+            persons: PersonSearch::default(),
         }
     }
 }
