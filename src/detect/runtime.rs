@@ -7,11 +7,11 @@
 //! 3. `third_party/onnxruntime/libonnxruntime.so` in the source tree fallwatch was built from
 //!    (development; `scripts/setup.sh` puts it there).
 //!
-//! What ort itself does, verified with ort 2.0.0-rc.15: when the library is missing or is not a
-//! shared library, `ort::init()` and every other ort call **panic** ("Failed to load ONNX Runtime
-//! dylib"); a library older than 1.31 is refused with an error; a file without `OrtGetApiBase` is
-//! refused too. So nothing in fallwatch touches ort before [`environment`] has loaded the library
-//! through `ort::init_from`, which returns these failures as errors; they become one
+//! What ort itself does, verified with ort 2.0.0-rc.15: when the library is missing, is not a
+//! shared library, lacks `OrtGetApiBase` or is older than 1.31 (1.20.1 tried), `ort::init()` and
+//! every other ort call **panic** ("Failed to load ONNX Runtime dylib: ..."); `ort::init_from(path)`
+//! returns the same failures as errors. So nothing in fallwatch touches ort before [`environment`]
+//! has loaded the library through `ort::init_from`; a failure becomes one
 //! [`ErrorKind::Resource`](crate::ErrorKind::Resource) line naming the paths tried and the fix.
 //!
 //! ort allows one environment per process (a second `build()` fails even after the first was
