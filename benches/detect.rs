@@ -4,12 +4,17 @@
 //! threads, and through a `DetectPool` of 1 and 2 workers. Inputs are generated in-process or
 //! checked in (tests/data/astronaut.png). Needs ONNX Runtime (scripts/setup.sh).
 //!
+//! Times are **CPU time of the process** (all its threads, `CLOCK_PROCESS_CPUTIME_ID`), so figures
+//! stay meaningful on a machine shared with other work and show what the detector costs the other
+//! stages; the `latency` group alone is wall time (batch 1, 1 vs 2 intra-op threads).
+//!
 //!     cargo bench --bench detect                 # everything (~10 min on 2 cores)
 //!     cargo bench --bench detect -- crop         # the crop kernel only
 
 use std::hint::black_box;
 use std::time::Duration;
 
+use criterion::measurement::{Measurement, ValueFormatter};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use fallwatch::detect::crop::{
     Chroma, CropWindow, Plane, YuvMatrix, YuvView, crop_rgb, crop_rgb_reference,
@@ -17,6 +22,70 @@ use fallwatch::detect::crop::{
 use fallwatch::detect::pool::{DetectRequest, RequestKind};
 use fallwatch::detect::{DetectConfig, DetectPool, Detector, OnnxDetector};
 use image::RgbImage;
+
+/// CPU time of the whole process, nanoseconds.
+struct CpuTime;
+
+fn process_cpu_ns() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec to the pointer it is given.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime");
+    ts.tv_sec as f64 * 1e9 + ts.tv_nsec as f64
+}
+
+impl Measurement for CpuTime {
+    type Intermediate = f64;
+    type Value = f64;
+    fn start(&self) -> f64 {
+        process_cpu_ns()
+    }
+    fn end(&self, start: f64) -> f64 {
+        process_cpu_ns() - start
+    }
+    fn add(&self, a: &f64, b: &f64) -> f64 {
+        a + b
+    }
+    fn zero(&self) -> f64 {
+        0.0
+    }
+    fn to_f64(&self, v: &f64) -> f64 {
+        *v
+    }
+    fn formatter(&self) -> &dyn ValueFormatter {
+        &CpuFormatter
+    }
+}
+
+struct CpuFormatter;
+
+impl ValueFormatter for CpuFormatter {
+    fn scale_values(&self, typical_ns: f64, values: &mut [f64]) -> &'static str {
+        let (div, unit) = if typical_ns >= 1e6 {
+            (1e6, "ms cpu")
+        } else {
+            (1e3, "us cpu")
+        };
+        values.iter_mut().for_each(|v| *v /= div);
+        unit
+    }
+    fn scale_throughputs(&self, _typical: f64, t: &Throughput, values: &mut [f64]) -> &'static str {
+        let n = match t {
+            Throughput::Elements(n) | Throughput::Bytes(n) | Throughput::BytesDecimal(n) => {
+                *n as f64
+            }
+            _ => 1.0,
+        };
+        values.iter_mut().for_each(|v| *v = n * 1e9 / *v);
+        "crops/cpu-s"
+    }
+    fn scale_for_machines(&self, _values: &mut [f64]) -> &'static str {
+        "ns"
+    }
+}
 
 const RESOLUTIONS: [(&str, usize, usize); 3] = [
     ("720p", 1280, 720),
@@ -34,7 +103,7 @@ fn yuv420(w: usize, h: usize) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
     (y, u, v)
 }
 
-fn crop_kernel(c: &mut Criterion) {
+fn crop_kernel(c: &mut Criterion<CpuTime>) {
     let mut g = c.benchmark_group("crop");
     for (name, w, h) in RESOLUTIONS {
         let (y, u, v) = yuv420(w, h);
@@ -102,7 +171,7 @@ fn nanodet(threads: usize, input_px: u32, max_batch: usize) -> OnnxDetector {
     .expect("shipped NanoDet and ONNX Runtime (scripts/setup.sh)")
 }
 
-fn model(c: &mut Criterion) {
+fn model(c: &mut Criterion<CpuTime>) {
     let mut g = c.benchmark_group("nanodet");
     g.sample_size(10)
         .warm_up_time(Duration::from_secs(1))
@@ -131,7 +200,7 @@ fn model(c: &mut Criterion) {
     g.finish();
 }
 
-fn pool(c: &mut Criterion) {
+fn pool(c: &mut Criterion<CpuTime>) {
     let mut g = c.benchmark_group("pool");
     g.sample_size(10)
         .warm_up_time(Duration::from_secs(1))
@@ -178,5 +247,28 @@ fn pool(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, crop_kernel, model, pool);
-criterion_main!(benches);
+/// Wall-clock latency of one crop, 1 vs 2 intra-op threads (only meaningful on a quiet machine).
+fn latency(c: &mut Criterion) {
+    let mut g = c.benchmark_group("latency");
+    g.sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(4));
+    let imgs = crops(1, 320);
+    let refs: Vec<&RgbImage> = imgs.iter().collect();
+    for threads in [1usize, 2] {
+        let mut det = nanodet(threads, 320, 1);
+        g.bench_function(
+            BenchmarkId::new("nanodet_320px", format!("{threads}t")),
+            |b| b.iter(|| det.detect(black_box(&refs)).unwrap()),
+        );
+    }
+    g.finish();
+}
+
+criterion_group! {
+    name = cpu;
+    config = Criterion::default().with_measurement(CpuTime);
+    targets = crop_kernel, model, pool
+}
+criterion_group!(wall, latency);
+criterion_main!(cpu, wall);

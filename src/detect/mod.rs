@@ -153,6 +153,9 @@ pub struct DetectConfig {
     pub min_crop_px: f32,
     /// Requests queued for the workers; beyond it requests are shed. Default: 64.
     pub queue_depth: usize,
+    /// Requests one camera may have queued or running; beyond it its requests are shed, so a
+    /// camera in heavy rain cannot crowd the others out. Default: 16.
+    pub max_queued_per_camera: usize,
     /// Most requests one worker takes per wake-up and runs as one batch. Default: 8.
     pub max_batch: usize,
     /// Replies waiting per camera; beyond it replies are dropped and counted. Default: 256.
@@ -178,6 +181,7 @@ impl Default for DetectConfig {
             crop_scale: 3.5,
             min_crop_px: 40.0,
             queue_depth: 64,
+            max_queued_per_camera: 16,
             max_batch: 8,
             reply_depth: 256,
             label: LabelConfig::default(),

@@ -135,6 +135,9 @@ impl OnnxDetector {
             .map_err(ctx)?
             .with_inter_threads(1)
             .map_err(ctx)?
+            // Idle intra-op threads must not spin: the cores are shared with the decoders.
+            .with_intra_op_spinning(false)
+            .map_err(ctx)?
             .commit_from_file(&path)
             .map_err(|e| {
                 err!(

@@ -7,7 +7,9 @@
 //! camera's own channel.
 //!
 //! Nothing here blocks a camera: [`CameraDetector::submit`] is a `try_send`; when the queue is
-//! full the request is shed and counted for that camera. Replies go with `try_send` too: a camera
+//! full, or the camera already has `max_queued_per_camera` requests waiting or running (so one
+//! camera in heavy rain cannot crowd the others out of the shared queue), the request is shed and
+//! counted for that camera. Replies go with `try_send` too: a camera
 //! that stops reading loses replies (counted), never stalls a worker.
 //!
 //! Shutdown: dropping the pool (or [`DetectPool::shutdown`]) closes the queue; workers finish the
@@ -105,6 +107,7 @@ pub enum Submitted {
 struct CameraCounters {
     submitted: AtomicU64,
     shed: AtomicU64,
+    in_flight: AtomicU64,
     completed: AtomicU64,
     errors: AtomicU64,
     replies_dropped: AtomicU64,
@@ -115,8 +118,10 @@ struct CameraCounters {
 pub struct DetectStats {
     /// Requests accepted into the queue.
     pub submitted: u64,
-    /// Requests shed because the queue was full.
+    /// Requests shed because the queue, or the camera's share of it, was full.
     pub shed: u64,
+    /// Requests queued or running now.
+    pub in_flight: u64,
     /// Requests the detector ran (with or without error).
     pub completed: u64,
     /// Requests the detector failed on.
@@ -131,6 +136,7 @@ impl CameraCounters {
         DetectStats {
             submitted: l(&self.submitted),
             shed: l(&self.shed),
+            in_flight: l(&self.in_flight),
             completed: l(&self.completed),
             errors: l(&self.errors),
             replies_dropped: l(&self.replies_dropped),
@@ -156,6 +162,7 @@ pub struct DetectPool {
     crop_scale: f32,
     min_crop_px: f32,
     reply_depth: usize,
+    max_queued_per_camera: u64,
 }
 
 impl std::fmt::Debug for DetectPool {
@@ -208,6 +215,7 @@ impl DetectPool {
             crop_scale: cfg.crop_scale,
             min_crop_px: cfg.min_crop_px,
             reply_depth: cfg.reply_depth.max(1),
+            max_queued_per_camera: cfg.max_queued_per_camera.max(1) as u64,
         }
     }
 
@@ -238,6 +246,7 @@ impl DetectPool {
             input_px: self.input_px,
             crop_scale: self.crop_scale,
             min_crop_px: self.min_crop_px,
+            max_queued: self.max_queued_per_camera,
         }
     }
 
@@ -311,6 +320,7 @@ fn worker(mut det: Box<dyn Detector>, rx: Receiver<Job>, stop: Receiver<()>, max
         results.resize(n, Vec::new());
         for (job, detections) in batch.drain(..).zip(results) {
             job.counters.completed.fetch_add(1, Ordering::Relaxed);
+            job.counters.in_flight.fetch_sub(1, Ordering::Relaxed);
             if error.is_some() {
                 job.counters.errors.fetch_add(1, Ordering::Relaxed);
             }
@@ -344,6 +354,7 @@ pub struct CameraDetector {
     input_px: u32,
     crop_scale: f32,
     min_crop_px: f32,
+    max_queued: u64,
 }
 
 impl std::fmt::Debug for CameraDetector {
@@ -422,7 +433,10 @@ impl CameraDetector {
     ) -> Submitted {
         match &self.queue {
             None => return Submitted::Disabled,
-            Some(q) if q.is_full() => {
+            Some(q)
+                if q.is_full()
+                    || self.counters.in_flight.load(Ordering::Relaxed) >= self.max_queued =>
+            {
                 self.counters.shed.fetch_add(1, Ordering::Relaxed);
                 return Submitted::Shed;
             }
@@ -443,6 +457,12 @@ impl CameraDetector {
         let Some(q) = &self.queue else {
             return Submitted::Disabled;
         };
+        // Reserve a slot of this camera's share first; give it back if the queue refuses.
+        if self.counters.in_flight.fetch_add(1, Ordering::Relaxed) >= self.max_queued {
+            self.counters.in_flight.fetch_sub(1, Ordering::Relaxed);
+            self.counters.shed.fetch_add(1, Ordering::Relaxed);
+            return Submitted::Shed;
+        }
         let job = Job {
             camera: self.camera.clone(),
             req,
@@ -455,10 +475,14 @@ impl CameraDetector {
                 Submitted::Queued
             }
             Err(TrySendError::Full(_)) => {
+                self.counters.in_flight.fetch_sub(1, Ordering::Relaxed);
                 self.counters.shed.fetch_add(1, Ordering::Relaxed);
                 Submitted::Shed
             }
-            Err(TrySendError::Disconnected(_)) => Submitted::Closed,
+            Err(TrySendError::Disconnected(_)) => {
+                self.counters.in_flight.fetch_sub(1, Ordering::Relaxed);
+                Submitted::Closed
+            }
         }
     }
 
@@ -619,6 +643,55 @@ mod tests {
         assert_eq!((sa.submitted, sa.shed, sa.completed), (2, 1, 2));
         pool.shutdown();
         assert_eq!(a.submit(request(7)), Submitted::Closed);
+    }
+
+    #[test]
+    fn one_camera_cannot_take_the_whole_queue() {
+        let gate = Arc::new((Mutex::new(false), Condvar::new()));
+        let (started_tx, started_rx) = bounded(16);
+        let det = GatedDetector {
+            gate: gate.clone(),
+            started: started_tx,
+        };
+        let cfg = DetectConfig {
+            queue_depth: 8,
+            max_batch: 1,
+            max_queued_per_camera: 2,
+            ..Default::default()
+        };
+        let pool = DetectPool::start(vec![Box::new(det)], &cfg);
+        let (rainy, quiet) = (pool.camera("rainy"), pool.camera("quiet"));
+        assert_eq!(rainy.submit(request(1)), Submitted::Queued);
+        assert_eq!(started_rx.recv_timeout(Duration::from_secs(10)).unwrap(), 1);
+        assert_eq!(rainy.submit(request(2)), Submitted::Queued); // 1 running + 1 queued = its share
+        for t in 3..10 {
+            assert_eq!(rainy.submit(request(t)), Submitted::Shed);
+        }
+        assert_eq!(quiet.submit(request(100)), Submitted::Queued);
+        assert_eq!(rainy.stats().shed, 7);
+        assert_eq!(rainy.stats().in_flight, 2);
+        *gate.0.lock().unwrap() = true;
+        gate.1.notify_all();
+        assert_eq!(
+            quiet
+                .replies()
+                .recv_timeout(Duration::from_secs(10))
+                .unwrap()
+                .track_id,
+            100
+        );
+        for _ in 0..2 {
+            rainy
+                .replies()
+                .recv_timeout(Duration::from_secs(10))
+                .unwrap();
+        }
+        assert_eq!(rainy.stats().in_flight, 0);
+        assert_eq!(
+            rainy.submit(request(11)),
+            Submitted::Queued,
+            "its share is free again"
+        );
     }
 
     #[test]
