@@ -3,6 +3,7 @@
 
 mod analyze;
 mod bench;
+mod detect;
 mod probe;
 
 use std::process::ExitCode;
@@ -33,6 +34,8 @@ pub enum Command {
     Probe(probe::ProbeArgs),
     /// Speed figures measured as ratios in one run (e.g. decode vs the ffmpeg CLI).
     Bench(bench::BenchArgs),
+    /// Run the object detector on images; print one JSON line of boxes per image.
+    Detect(detect::DetectArgs),
 }
 
 /// Source options shared by the commands that read video.
@@ -78,6 +81,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Analyze(a) => analyze::run(a, args.quiet),
         Command::Probe(a) => probe::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Detect(a) => detect::run(a),
     }
 }
 
