@@ -2,5 +2,6 @@
 //! outside tools do. `harness` holds the shared helpers; one module per area.
 
 mod bad_input;
+mod detect;
 mod harness;
 mod ingest;

@@ -2,7 +2,7 @@
 //! model, and the errors a person meets when ONNX Runtime is missing or wrong.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 fn data(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -11,7 +11,7 @@ fn data(name: &str) -> PathBuf {
 }
 
 fn fallwatch(args: &[&str], ort_dylib: Option<&Path>) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_fallwatch"));
+    let mut cmd = crate::harness::bin();
     cmd.args(args);
     if let Some(p) = ort_dylib {
         cmd.env("ORT_DYLIB_PATH", p);
