@@ -9,13 +9,13 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use fallwatch::events::TrackPoint;
-use fallwatch::physics::sim::{Distractor3, Fall, Observer, Scene, SceneSpec};
+use fallwatch::physics::sim::{Distractor3, FallingObject, Observer, Scene, SceneSpec};
 use fallwatch::physics::{FacadeModel, assess};
 
 /// A fall track of exactly `n` points (1 px noise), sampled at `fps`.
 fn fall_track(scene: &Scene, n: usize, fps: f64) -> Vec<TrackPoint> {
     let h = scene.floor_base_m(12) + 1.2;
-    let fall = Fall::drop(0.013, [scene.bay_centre_m(4), h, 0.5], 35.0);
+    let fall = FallingObject::drop(0.013, [scene.bay_centre_m(4), h, 0.5], 35.0);
     let path = fall.path(fps, 10.0);
     let mut rng = ChaCha8Rng::seed_from_u64(7);
     let mut track = Observer::default().observe(&scene.camera, &path, &mut rng);
@@ -27,9 +27,9 @@ fn fall_track(scene: &Scene, n: usize, fps: f64) -> Vec<TrackPoint> {
 /// A throw outward at 3 m/s: the slowest case (both outward-speed hypotheses are fitted).
 fn throw_track(scene: &Scene, n: usize, fps: f64) -> Vec<TrackPoint> {
     let h = scene.floor_base_m(12) + 1.2;
-    let fall = Fall {
+    let fall = FallingObject {
         vel_m_s: [0.0, 0.0, 3.0],
-        ..Fall::drop(0.013, [scene.bay_centre_m(4), h, 0.3], 35.0)
+        ..FallingObject::drop(0.013, [scene.bay_centre_m(4), h, 0.3], 35.0)
     };
     let path = fall.path(fps, 10.0);
     let mut rng = ChaCha8Rng::seed_from_u64(5);

@@ -11,8 +11,7 @@ use crate::events::TrackPoint;
 
 use super::facade::FacadeModel;
 use super::fit::{
-    BallisticFit, BallisticState, G_M_S2, HUBER_K, LineFit, MIN_TERMINAL_M_S, Obs, PlaneFit,
-    fit_ballistic,
+    BallisticFit, BallisticState, G_M_S2, LineFit, MIN_TERMINAL_M_S, Obs, PlaneFit, fit_ballistic,
 };
 use super::origin::{FallEstimate, estimate};
 
@@ -621,7 +620,6 @@ fn fill_fit_features(f: &mut Features, fit: &BallisticFit, obs: &[Obs]) {
     f.wall_distance_m = fit.state.pos_m[2];
     f.terminal_speed_m_s = fit.state.terminal_speed_m_s();
     f.box_violation = fit.box_violation;
-    let _ = HUBER_K;
 }
 
 /// Square root of the mean of squared values with the largest 10 % left out.

@@ -39,7 +39,7 @@ impl FacadeModel {
     /// Fails when the corners give a degenerate homography or put the camera behind the wall.
     /// A focal length the corners cannot determine (near fronto-parallel view) is not an error:
     /// it falls back to a blended or nominal value, logged and reported in
-    /// [`Camera::focal`](super::camera::Camera).
+    /// [`Camera::focal`].
     pub fn new(calib: &Calibration, width_px: u32, height_px: u32) -> Result<FacadeModel> {
         let corners = calib.facade.corners_px;
         let src = facade_corners_m(calib);

@@ -171,12 +171,16 @@ impl BallisticState {
         if vy0 == 0.0 {
             return Some(self.t_s);
         }
-        // Rising: the apex is ahead; falling: behind.
-        let dir = if vy0 > 0.0 { 1.0 } else { -1.0 };
-        let h = 0.01 * dir;
-        let (mut p, mut v, mut t) = (self.pos_m, self.vel_m_s, self.t_s);
+        if self.drag_per_m == 0.0 {
+            let dt = vy0 / G_M_S2;
+            return (dt.abs() <= max_s).then_some(self.t_s + dt);
+        }
+        // Rising: the apex is ahead; falling: behind. The velocity does not depend on the
+        // position, so only it is integrated.
+        let h = 0.01 * vy0.signum();
+        let (mut v, mut t) = (self.vel_m_s, self.t_s);
         while (t - self.t_s).abs() < max_s {
-            let (p2, v2) = rk4(p, v, self.drag_per_m, h);
+            let (_, v2) = rk4([0.0; 3], v, self.drag_per_m, h);
             if v2[1] * vy0 <= 0.0 {
                 // Linear interpolation of vy between the two steps.
                 let frac = v[1] / (v[1] - v2[1]);
@@ -185,11 +189,9 @@ impl BallisticState {
             if v2.iter().any(|c| !c.is_finite() || c.abs() > 1e3) {
                 return None;
             }
-            p = p2;
             v = v2;
             t += h;
         }
-        let _ = p;
         None
     }
 }
@@ -261,9 +263,6 @@ pub struct BallisticFit {
     pub cov: ParamCov,
     /// Root-mean-square pixel residual (Euclidean per point), pixels.
     pub rmse_px: f64,
-    /// Root-mean-square of the per-coordinate residuals in units of each point's sigma, with
-    /// each point's contribution capped at [`HUBER_K`] sigma (outliers count, but boundedly).
-    pub robust_rms_sigma: f64,
     /// Per-point pixel residuals (model minus observation).
     pub residuals_px: Vec<[f64; 2]>,
     /// Root-mean-square violation of the soft boxes (wall distance, outward speed), in box
@@ -568,13 +567,10 @@ impl<'a> Solver<'a> {
             cov[(6, 6)] = 0.0;
         }
         let mut sq = 0.0;
-        let mut robust = 0.0;
         let mut residuals_px = Vec::with_capacity(n);
         for (pair, o) in cur.r.chunks_exact(2).zip(obs) {
             let e = [pair[0] * o.sigma_px, pair[1] * o.sigma_px];
             sq += e[0] * e[0] + e[1] * e[1];
-            let s2 = pair[0] * pair[0] + pair[1] * pair[1];
-            robust += s2.min(HUBER_K * HUBER_K);
             residuals_px.push(e);
         }
         let box_violation = ((cur.prior[0].powi(2) + cur.prior[1].powi(2)) / 2.0).sqrt();
@@ -585,7 +581,6 @@ impl<'a> Solver<'a> {
             state: BallisticState::from_params(self.t0, &x),
             cov,
             rmse_px: (sq / n as f64).sqrt(),
-            robust_rms_sigma: (robust / (2 * n) as f64).sqrt(),
             residuals_px,
             box_violation,
             iterations,

@@ -36,6 +36,6 @@ pub use assess::{
 };
 pub use camera::{Camera, FocalEstimate, FocalSource, Ray};
 pub use facade::{FacadeModel, FacadePoint};
-pub use fit::G_M_S2;
+pub use fit::{G_M_S2, OutwardHypothesis};
 pub use homography::Homography;
 pub use origin::{FallEstimate, Motion};

@@ -17,7 +17,7 @@ use serde::Serialize;
 use crate::events::{Fall, Origin};
 
 use super::facade::FacadeModel;
-use super::fit::{BallisticFit, BallisticState, N_PARAMS, PlaneFit};
+use super::fit::{BallisticFit, BallisticState, N_PARAMS, OutwardHypothesis, PlaneFit};
 
 /// Vertical speed at the first sighting above which the object counts as tossed up, m/s, also
 /// when that speed exceeds [`TOSS_MIN_SIGMAS`] of its standard error. Default 0.5.
@@ -70,6 +70,8 @@ pub struct FallEstimate {
     pub x_sigma_m: f64,
     /// How it was released.
     pub motion: Motion,
+    /// Which outward-speed hypothesis the 3-D fit kept.
+    pub outward: OutwardHypothesis,
     /// Velocity at release, m/s (x along the facade, y up, z outward).
     pub release_velocity_m_s: [f64; 3],
     /// Fitted terminal speed, m/s; None when the fit needed no drag.
@@ -138,6 +140,7 @@ pub fn estimate(
         height_sigma_m,
         x_sigma_m,
         motion,
+        outward: fit.hypothesis,
         release_velocity_m_s: rel.vel_m_s,
         terminal_speed_m_s: terminal.is_finite().then_some(terminal),
         apex_height_m,

@@ -222,7 +222,7 @@ pub struct Path3 {
 
 /// A falling object: release state and drag.
 #[derive(Clone, Copy, Debug)]
-pub struct Fall {
+pub struct FallingObject {
     /// Release time, seconds.
     pub release_s: f64,
     /// Release position, facade metres (z = distance in front of the wall).
@@ -235,10 +235,10 @@ pub struct Fall {
     pub size_m: f64,
 }
 
-impl Fall {
+impl FallingObject {
     /// A drop from rest.
-    pub fn drop(release_s: f64, pos_m: [f64; 3], terminal_m_s: f64) -> Fall {
-        Fall {
+    pub fn drop(release_s: f64, pos_m: [f64; 3], terminal_m_s: f64) -> FallingObject {
+        FallingObject {
             release_s,
             pos_m,
             vel_m_s: [0.0; 3],
