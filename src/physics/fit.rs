@@ -196,6 +196,7 @@ impl BallisticState {
     }
 }
 
+#[inline(always)]
 fn accel(v: [f64; 3], k: f64) -> [f64; 3] {
     let s = (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt();
     let d = k * s;
@@ -226,6 +227,48 @@ fn rk4(p: [f64; 3], v: [f64; 3], k: f64, h: f64) -> ([f64; 3], [f64; 3]) {
         vn[i] += h / 6.0 * (a1[i] + 2.0 * a2[i] + 2.0 * a3[i] + a4[i]);
     }
     (pn, vn)
+}
+
+/// [`rk4`] on several independent trajectories at once (stage by stage across the lanes, so the
+/// lanes' square roots and divisions overlap instead of waiting on each other).
+#[inline]
+fn rk4_lanes<const L: usize>(p: &mut [[f64; 3]; L], v: &mut [[f64; 3]; L], k: &[f64; L], h: f64) {
+    #[inline(always)]
+    fn acc<const L: usize>(v: &[[f64; 3]; L], k: &[f64; L], out: &mut [[f64; 3]; L]) {
+        for l in 0..L {
+            out[l] = accel(v[l], k[l]);
+        }
+    }
+    #[inline(always)]
+    fn stage<const L: usize>(
+        v: &[[f64; 3]; L],
+        a: &[[f64; 3]; L],
+        s: f64,
+        out: &mut [[f64; 3]; L],
+    ) {
+        for l in 0..L {
+            for c in 0..3 {
+                out[l][c] = v[l][c] + s * a[l][c];
+            }
+        }
+    }
+    let (mut a1, mut a2, mut a3, mut a4) =
+        ([[0.0; 3]; L], [[0.0; 3]; L], [[0.0; 3]; L], [[0.0; 3]; L]);
+    let (mut v2, mut v3, mut v4) = ([[0.0; 3]; L], [[0.0; 3]; L], [[0.0; 3]; L]);
+    acc(v, k, &mut a1);
+    stage(v, &a1, 0.5 * h, &mut v2);
+    acc(&v2, k, &mut a2);
+    stage(v, &a2, 0.5 * h, &mut v3);
+    acc(&v3, k, &mut a3);
+    stage(v, &a3, h, &mut v4);
+    acc(&v4, k, &mut a4);
+    let w = h / 6.0;
+    for l in 0..L {
+        for c in 0..3 {
+            p[l][c] += w * (v[l][c] + 2.0 * v2[l][c] + 2.0 * v3[l][c] + v4[l][c]);
+            v[l][c] += w * (a1[l][c] + 2.0 * a2[l][c] + 2.0 * a3[l][c] + a4[l][c]);
+        }
+    }
 }
 
 /// Integrates over `dt` seconds (either sign) in steps of at most [`MAX_STEP_S`].
@@ -372,8 +415,9 @@ fn clamp_params(mut x: Params) -> Params {
 ///
 /// The "no outward speed" hypothesis is fitted first. The "thrown outward" one is fitted only when
 /// a Gauss-Newton prediction from the first solution says it could lower the cost by at least
-/// half of [`OUTWARD_SELECT_DELTA`] (from the first solution and from a typical throw, keeping the
-/// better), and it is kept only when it actually lowers the cost by [`OUTWARD_SELECT_DELTA`].
+/// half of [`OUTWARD_SELECT_DELTA`] (from a typical throw, and also from the first solution unless
+/// the typical start already wins), and it is kept only when it actually lowers the cost by
+/// [`OUTWARD_SELECT_DELTA`].
 /// None when the problem is degenerate (fewer than 4 points, or no finite solution).
 pub fn fit_ballistic(
     model: &FacadeModel,
@@ -403,13 +447,18 @@ pub fn fit_ballistic(
     if drop_cost - predicted < 0.5 * OUTWARD_SELECT_DELTA {
         return drop;
     }
-    let throw = [
-        solver.fit(&drop_x, OutwardHypothesis::ThrownOutward),
-        solver.fit(&throw_init.params(), OutwardHypothesis::ThrownOutward),
-    ]
-    .into_iter()
-    .flatten()
-    .min_by(|a, b| a.cost.total_cmp(&b.cost));
+    // A typical throw first; from the drop solution only when that did not clearly win.
+    let typical = solver.fit(&throw_init.params(), OutwardHypothesis::ThrownOutward);
+    let throw = match typical {
+        Some(t) if drop_cost - t.cost > OUTWARD_SELECT_DELTA => Some(t),
+        typical => [
+            typical,
+            solver.fit(&drop_x, OutwardHypothesis::ThrownOutward),
+        ]
+        .into_iter()
+        .flatten()
+        .min_by(|a, b| a.cost.total_cmp(&b.cost)),
+    };
     match (drop, throw) {
         (Some(d), Some(t)) => Some(if d.cost - t.cost > OUTWARD_SELECT_DELTA {
             t
@@ -426,6 +475,11 @@ const THROW_INIT: (f64, f64) = (0.3, 2.5);
 /// sigmas) is abandoned: it is not ballistic, and the verdict will say so. Defaults 10 and 6.
 const HOPELESS_AFTER: usize = 10;
 const HOPELESS_RMS_SIGMA: f64 = 6.0;
+/// A fit worse than this (root-mean-square residual in sigmas) that lowered its cost by less than
+/// [`STALL_GAIN`] (relative) over the last [`STALL_WINDOW`] iterations stops there.
+const STALL_RMS_SIGMA: f64 = 2.0;
+const STALL_GAIN: f64 = 0.02;
+const STALL_WINDOW: usize = 4;
 
 /// The Levenberg-Marquardt solver for one track, with its buffers.
 struct Solver<'a> {
@@ -466,7 +520,7 @@ impl<'a> Solver<'a> {
     /// Normal equations at `x` (with its evaluation).
     fn linearise(&mut self, x: &Params, cur: &Eval, hyp: OutwardHypothesis) -> (ParamCov, Params) {
         let prob = self.problem(hyp);
-        jacobian(&prob, &self.times, x, cur, &mut self.jac, &mut self.scratch);
+        jacobian(&prob, &self.times, x, cur, &mut self.jac);
         normal_equations(cur, &self.jac, x, hyp)
     }
 
@@ -496,9 +550,20 @@ impl<'a> Solver<'a> {
         }
         let mut lambda = 1e-3;
         let mut iterations = 0;
+        let mut history = Vec::with_capacity(MAX_ITERATIONS);
         for it in 0..MAX_ITERATIONS {
             iterations = it + 1;
-            let (a, g) = self.linearise(&x, &cur, hyp);
+            let (mut a, mut g) = self.linearise(&x, &cur, hyp);
+            // Drag at a bound with the gradient pushing past it: hold it (active set), or the
+            // clamped step is not the step the model predicted and every first trial fails.
+            if (x[6] <= 0.0 && g[6] > 0.0) || (x[6] >= max_drag_per_m() && g[6] < 0.0) {
+                for i in 0..N_PARAMS {
+                    a[(6, i)] = 0.0;
+                    a[(i, 6)] = 0.0;
+                }
+                a[(6, 6)] = 1.0;
+                g[6] = 0.0;
+            }
             let mut improved = false;
             let mut converged = false;
             while lambda < 1e10 {
@@ -525,12 +590,22 @@ impl<'a> Solver<'a> {
                 }
                 lambda *= 4.0;
             }
+            tracing::trace!(it, cost, lambda, ?hyp, "ballistic fit iteration");
             if !improved || converged {
                 break;
             }
-            let chi2: f64 = cur.r.iter().map(|v| v * v).sum();
-            if it + 1 >= HOPELESS_AFTER && chi2 / (2 * n) as f64 > HOPELESS_RMS_SIGMA.powi(2) {
+            let ms = cur.r.iter().map(|v| v * v).sum::<f64>() / (2 * n) as f64;
+            if it + 1 >= HOPELESS_AFTER && ms > HOPELESS_RMS_SIGMA.powi(2) {
                 break;
+            }
+            // A poor fit crawling along a valley (Huber weights flipping, a hypothesis that
+            // cannot represent the track) is stopped once it gains little.
+            history.push(cost);
+            if ms > STALL_RMS_SIGMA.powi(2) && history.len() > STALL_WINDOW {
+                let before = history[history.len() - 1 - STALL_WINDOW];
+                if before - cost < STALL_GAIN * cost {
+                    break;
+                }
             }
         }
         self.finish(x, cur, cost, iterations, hyp)
@@ -617,27 +692,34 @@ fn huber_weight(s: f64) -> f64 {
 /// The Jacobian of the normalised residuals: analytic for the initial position (the trajectory
 /// shifts rigidly), forward differences of the trajectory for velocity and drag, the
 /// projection's derivative analytic.
-fn jacobian(
-    prob: &Problem,
-    times: &[f64],
-    x: &Params,
-    cur: &Eval,
-    jac: &mut [[f64; N_PARAMS]],
-    scratch: &mut Vec<[f64; 3]>,
-) {
-    // d position / d (v0, k) by forward differences.
+fn jacobian(prob: &Problem, times: &[f64], x: &Params, cur: &Eval, jac: &mut [[f64; N_PARAMS]]) {
+    // d position / d (v0, k) by forward differences, the four perturbed trajectories
+    // integrated together (independent arithmetic overlaps in the CPU).
     let steps = [1e-6, 1e-6, 1e-6, 1e-7];
-    let mut dpos: [Vec<[f64; 3]>; 4] = Default::default();
-    for (j, h) in steps.iter().enumerate() {
-        let mut xp = *x;
-        xp[3 + j] += h;
-        let st = BallisticState::from_params(prob.t0, &xp);
-        st.positions(times, scratch);
-        dpos[j] = scratch
-            .iter()
-            .zip(&cur.pos)
-            .map(|(a, b)| [(a[0] - b[0]) / h, (a[1] - b[1]) / h, (a[2] - b[2]) / h])
-            .collect();
+    let (mut p, mut v, mut k) = ([[x[0], x[1], x[2]]; 4], [[x[3], x[4], x[5]]; 4], [x[6]; 4]);
+    for j in 0..3 {
+        v[j][j] += steps[j];
+    }
+    k[3] += steps[3];
+    let mut t = prob.t0;
+    let mut dpos: Vec<[[f64; 3]; 4]> = Vec::with_capacity(times.len());
+    for (&ti, base) in times.iter().zip(&cur.pos) {
+        let dt = ti - t;
+        if dt != 0.0 {
+            let n = (dt.abs() / MAX_STEP_S).ceil().max(1.0);
+            let h = dt / n;
+            for _ in 0..n as usize {
+                rk4_lanes(&mut p, &mut v, &k, h);
+            }
+            t = ti;
+        }
+        let mut d = [[0.0; 3]; 4];
+        for j in 0..4 {
+            for c in 0..3 {
+                d[j][c] = (p[j][c] - base[c]) / steps[j];
+            }
+        }
+        dpos.push(d);
     }
     let p = prob.model.camera();
     for (i, (o, pos)) in prob.obs.iter().zip(&cur.pos).enumerate() {
@@ -649,7 +731,7 @@ fn jacobian(
                 row[c] = d[r][c] * inv_s;
             }
             for j in 0..4 {
-                let dp = dpos[j][i];
+                let dp = dpos[i][j];
                 row[3 + j] = (d[r][0] * dp[0] + d[r][1] * dp[1] + d[r][2] * dp[2]) * inv_s;
             }
         }

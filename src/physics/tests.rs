@@ -682,3 +682,45 @@ fn model_is_shareable_and_assessment_serialises() {
     let origin: crate::events::Origin = serde_json::from_value(est["origin"].clone()).unwrap();
     assert_eq!(origin, a.fall().unwrap().origin);
 }
+
+#[test]
+fn tumbling_object_is_still_a_fall() {
+    // A bottle tumbling at 3 turns per second: its box changes size by +-40 %.
+    let scene = scene_far();
+    let model = model_of(&scene);
+    let h = scene.floor_base_m(8) + 1.3;
+    for seed in 0..10 {
+        let fall = FallingObject::drop(0.4, [scene.bay_centre_m(5), h, 0.4], 30.0);
+        let mut track = track_of(&scene, &fall, &Observer::default(), 1_000 + seed);
+        for p in &mut track {
+            let k = 1.0 + 0.4 * (std::f64::consts::TAU * 3.0 * p.t_s).sin();
+            p.w_px *= k;
+            p.h_px /= k;
+        }
+        let a = assess(&model, &track);
+        assert!(a.features.size_cv > 0.2, "{:?}", a.features);
+        let est = expect_fall(&a);
+        assert_eq!(est.origin.floor, 8);
+    }
+}
+
+#[test]
+fn debug_iters() {
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_test_writer()
+        .try_init();
+    let scene = scene_far();
+    let model = model_of(&scene);
+    let h = scene.floor_base_m(12) + 1.2;
+    let fall = FallingObject {
+        vel_m_s: [0.0, 0.0, 3.0],
+        ..FallingObject::drop(0.013, [scene.bay_centre_m(4), h, 0.3], 35.0)
+    };
+    let path = fall.path(50.0, 10.0);
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let mut track = Observer::default().observe(&scene.camera, &path, &mut rng);
+    track.truncate(100);
+    let a = assess(&model, &track);
+    tracing::info!("{:?}", a.fall().map(|f| (f.origin.floor, f.outward)));
+}
