@@ -703,24 +703,3 @@ fn tumbling_object_is_still_a_fall() {
         assert_eq!(est.origin.floor, 8);
     }
 }
-
-#[test]
-fn debug_iters() {
-    let _ = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_test_writer()
-        .try_init();
-    let scene = scene_far();
-    let model = model_of(&scene);
-    let h = scene.floor_base_m(12) + 1.2;
-    let fall = FallingObject {
-        vel_m_s: [0.0, 0.0, 3.0],
-        ..FallingObject::drop(0.013, [scene.bay_centre_m(4), h, 0.3], 35.0)
-    };
-    let path = fall.path(50.0, 10.0);
-    let mut rng = ChaCha8Rng::seed_from_u64(5);
-    let mut track = Observer::default().observe(&scene.camera, &path, &mut rng);
-    track.truncate(100);
-    let a = assess(&model, &track);
-    tracing::info!("{:?}", a.fall().map(|f| (f.origin.floor, f.outward)));
-}
