@@ -125,6 +125,10 @@ pub struct Features {
     pub fit_sigma: f64,
     /// 3-D fit: the same for the image-x component only (sideways motion for a falling object).
     pub lateral_sigma: f64,
+    /// Sideways swings per second: reversals of the facade-x residual of the facade-plane fit
+    /// (5-point smoothed) by more than 6 of its smoothed noise sigmas. Fluttering leaves and
+    /// paper swing; falling objects do not.
+    pub lateral_swings_hz: f64,
     /// Constant-velocity fit in pixels: root-mean-square residual, pixels.
     pub line_rmse_px: f64,
     /// `line_rmse_px / max(rmse_px, noise)`: how much better acceleration explains the track.
@@ -164,6 +168,7 @@ impl Features {
             rmse_px: f64::NAN,
             fit_sigma: f64::NAN,
             lateral_sigma: f64::NAN,
+            lateral_swings_hz: f64::NAN,
             line_rmse_px: f64::NAN,
             accel_ratio: f64::NAN,
             g_fit_m_s2: f64::NAN,
@@ -193,6 +198,10 @@ pub struct ScoreModel {
     pub fit_sigma_ok: f64,
     /// Penalty: `ln(max(lateral_sigma / fit_sigma_ok, 1))`.
     pub w_lateral: f64,
+    /// Penalty: `max(0, lateral_swings_hz - swings_ok_hz)`.
+    pub w_swings: f64,
+    /// Sideways swings per second tolerated (noise, a bounce).
+    pub swings_ok_hz: f64,
     /// Evidence: `min(ln(max(accel_ratio, 1)), accel_cap)`.
     pub w_accel: f64,
     /// Cap of the acceleration evidence.
@@ -232,6 +241,8 @@ pub const DEFAULT_SCORE_MODEL: ScoreModel = ScoreModel {
     w_fit: -3.0,
     fit_sigma_ok: 1.5,
     w_lateral: -1.0,
+    w_swings: -2.0,
+    swings_ok_hz: 0.5,
     w_accel: 2.0,
     accel_cap: 3.0,
     w_g_low: -5.0,
@@ -264,7 +275,7 @@ pub struct Term {
 
 impl ScoreModel {
     /// The terms of the score for a set of features.
-    pub fn terms(&self, f: &Features) -> [Term; 11] {
+    pub fn terms(&self, f: &Features) -> [Term; 12] {
         let pen = |value: f64, weight: f64, reason| Term {
             value: if value.is_finite() {
                 value.max(0.0)
@@ -294,6 +305,11 @@ impl ScoreModel {
             pen(
                 (f.lateral_sigma / self.fit_sigma_ok).max(1.0).ln(),
                 self.w_lateral,
+                RejectReason::Fluttering,
+            ),
+            pen(
+                f.lateral_swings_hz - self.swings_ok_hz,
+                self.w_swings,
                 RejectReason::Fluttering,
             ),
             ev(
@@ -407,6 +423,7 @@ pub fn assess_with(model: &FacadeModel, track: &[TrackPoint], sm: &ScoreModel) -
         &obs[top_idx..],
         &plane.px_per_m[top_idx..],
     );
+    f.lateral_swings_hz = lateral_swings_hz(&plane, &obs);
     let (size_cv, size_m) = size_features(&pts, &plane.px_per_m);
     f.size_cv = size_cv;
     f.size_m = size_m;
@@ -538,6 +555,51 @@ fn rise_fraction(heights: &[f64], obs: &[Obs], px_per_m: &[f64]) -> f64 {
         }
     }
     up as f64 / total as f64
+}
+
+/// Reversals per second of the (5-point smoothed) facade-x residual of the plane fit, counted
+/// with a hysteresis of 6 sigmas of the smoothed noise.
+fn lateral_swings_hz(plane: &PlaneFit, obs: &[Obs]) -> f64 {
+    const HALF: usize = 2;
+    let n = obs.len();
+    if n < 2 * HALF + 3 {
+        return 0.0;
+    }
+    let duration = obs[n - 1].t_s - obs[0].t_s;
+    let smooth: Vec<(f64, f64)> = (HALF..n - HALF)
+        .map(|i| {
+            let w = &plane.residuals_m[i - HALF..=i + HALF];
+            let mean = w.iter().map(|r| r[0]).sum::<f64>() / w.len() as f64;
+            let sigma_m = obs[i].sigma_px / plane.px_per_m[i].max(1e-9);
+            (mean, sigma_m / ((2 * HALF + 1) as f64).sqrt())
+        })
+        .collect();
+    let mut reversals = 0usize;
+    let mut dir = 0i8;
+    let (mut hi, mut lo) = (smooth[0].0, smooth[0].0);
+    for &(v, sigma) in &smooth[1..] {
+        let delta = 6.0 * sigma;
+        hi = hi.max(v);
+        lo = lo.min(v);
+        if dir >= 0 && hi - v > delta {
+            if dir > 0 {
+                reversals += 1;
+            }
+            dir = -1;
+            lo = v;
+        } else if dir <= 0 && v - lo > delta {
+            if dir < 0 {
+                reversals += 1;
+            }
+            dir = 1;
+            hi = v;
+        }
+    }
+    if duration > 0.0 {
+        reversals as f64 / duration
+    } else {
+        0.0
+    }
 }
 
 /// Coefficient of variation of the blob size about a linear trend in log size, and the median

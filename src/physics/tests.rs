@@ -360,6 +360,21 @@ fn birds_and_leaves_are_rejected() {
         for seed in 0..15 {
             let track = distractor_track(&scene, kind, 700 + seed);
             let a = assess(&model, &track);
+            match kind {
+                // The features that single these out do their part.
+                Distractor3::Leaf => {
+                    assert!(a.features.lateral_swings_hz > 0.8, "{:?}", a.features);
+                    assert!(a.features.descent_ratio < 0.9, "{:?}", a.features);
+                }
+                Distractor3::BirdFlapping => {
+                    assert!(a.features.size_cv > 0.15, "{:?}", a.features)
+                }
+                Distractor3::BirdGliding => assert!(a.features.g_ratio < 0.3),
+                Distractor3::BirdClimbing => {
+                    assert_eq!(a.reject_reason(), Some(RejectReason::NotDescending))
+                }
+                Distractor3::BirdSwoop => {}
+            }
             assert!(
                 a.fall().is_none(),
                 "{kind:?} seed {seed} accepted (score {:.3}): {:#?}",
