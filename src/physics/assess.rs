@@ -158,6 +158,50 @@ pub struct Features {
 }
 
 impl Features {
+    /// The features that need no 3-D fit: descent, facade-plane acceleration and speeds, sideways
+    /// swings, sizes, the constant-velocity fit.
+    fn fill_before_fit(
+        &mut self,
+        model: &FacadeModel,
+        pts: &[TrackPoint],
+        obs: &[Obs],
+        plane: &PlaneFit,
+    ) {
+        let t_last = obs[obs.len() - 1].t_s;
+        let heights: Vec<f64> = obs
+            .iter()
+            .map(|o| model.image_to_facade(o.px).height_m)
+            .collect();
+        let (descent_m, top_idx) = descent(&heights);
+        self.descent_m = descent_m;
+        self.descent_storeys = descent_m / model.calibration().floors.storey_m;
+        self.g_fit_m_s2 = plane.g_down_m_s2();
+        self.g_ratio = self.g_fit_m_s2 / G_M_S2;
+        let v_end = plane.velocity(t_last);
+        self.end_speed_m_s = v_end[0].hypot(v_end[1]);
+        let descent_s = t_last - obs[top_idx].t_s;
+        self.descent_ratio = descent_m / least_fall_m(descent_s).max(1e-6);
+        self.rise_fraction = rise_fraction(
+            &heights[top_idx..],
+            &obs[top_idx..],
+            &plane.px_per_m[top_idx..],
+        );
+        self.lateral_swings_hz = lateral_swings_hz(plane, obs);
+        (self.size_cv, self.size_m) = size_features(pts, &plane.px_per_m);
+        self.line_rmse_px = LineFit::fit(obs).map_or(f64::NAN, |l| l.rmse_px);
+    }
+
+    /// The hard gates on descent and length.
+    fn gate(&self) -> Option<RejectReason> {
+        if self.descent_m < MIN_DESCENT_M {
+            Some(RejectReason::NotDescending)
+        } else if self.duration_s < MIN_DURATION_S && self.descent_storeys < MIN_DROP_STOREYS {
+            Some(RejectReason::TooShort)
+        } else {
+            None
+        }
+    }
+
     fn empty() -> Features {
         Features {
             n_points: 0,
@@ -354,6 +398,19 @@ impl ScoreModel {
         ]
     }
 
+    /// The best score the 3-D fit could give a track with these pre-fit features: fit terms at
+    /// their best, the acceleration evidence measured against the noise instead of the fit.
+    pub fn best_before_fit(&self, f: &Features, obs: &[Obs]) -> (f64, RejectReason) {
+        let noise = obs.iter().map(|o| o.sigma_px).sum::<f64>() / obs.len().max(1) as f64;
+        self.score(&Features {
+            fit_sigma: 0.0,
+            lateral_sigma: 0.0,
+            box_violation: 0.0,
+            accel_ratio: f.line_rmse_px / noise,
+            ..f.clone()
+        })
+    }
+
     /// The score and, when it is below [`ACCEPT_SCORE`], the reason whose term falls furthest
     /// short of a textbook fall's.
     pub fn score(&self, f: &Features) -> (f64, RejectReason) {
@@ -378,13 +435,13 @@ pub fn assess_with(model: &FacadeModel, track: &[TrackPoint], sm: &ScoreModel) -
     let pts = clean_track(track);
     let mut f = Features::empty();
     f.n_points = pts.len();
-    let reject = |f: Features, r| Assessment {
+    let verdict = |f: Features, score: f64, r| Assessment {
         verdict: Verdict::Reject(r),
-        score: 0.0,
+        score,
         features: f,
     };
     if pts.len() < MIN_POINTS {
-        return reject(f, RejectReason::TooShort);
+        return verdict(f, 0.0, RejectReason::TooShort);
     }
     let obs: Vec<Obs> = pts
         .iter()
@@ -394,78 +451,33 @@ pub fn assess_with(model: &FacadeModel, track: &[TrackPoint], sm: &ScoreModel) -
             sigma_px: point_sigma_px(p),
         })
         .collect();
-    let t_first = pts[0].t_s;
-    let t_last = pts[pts.len() - 1].t_s;
-    f.duration_s = t_last - t_first;
+    f.duration_s = obs[obs.len() - 1].t_s - obs[0].t_s;
     f.extent_px = extent_px(&pts);
     if f.extent_px < STATIC_EXTENT_PX {
-        return reject(f, RejectReason::Static);
+        return verdict(f, 0.0, RejectReason::Static);
     }
     let Some(plane) = PlaneFit::fit(model, &obs) else {
-        return reject(f, RejectReason::FitFailed);
+        return verdict(f, 0.0, RejectReason::FitFailed);
     };
-    let storey = model.calibration().floors.storey_m;
-    let heights: Vec<f64> = obs
-        .iter()
-        .map(|o| model.image_to_facade(o.px).height_m)
-        .collect();
-    let (descent_m, top_idx) = descent(&heights);
-    f.descent_m = descent_m;
-    f.descent_storeys = descent_m / storey;
-    f.g_fit_m_s2 = plane.g_down_m_s2();
-    f.g_ratio = f.g_fit_m_s2 / G_M_S2;
-    let v_end = plane.velocity(t_last);
-    f.end_speed_m_s = v_end[0].hypot(v_end[1]);
-    let descent_s = t_last - obs[top_idx].t_s;
-    f.descent_ratio = descent_m / least_fall_m(descent_s).max(1e-6);
-    f.rise_fraction = rise_fraction(
-        &heights[top_idx..],
-        &obs[top_idx..],
-        &plane.px_per_m[top_idx..],
-    );
-    f.lateral_swings_hz = lateral_swings_hz(&plane, &obs);
-    let (size_cv, size_m) = size_features(&pts, &plane.px_per_m);
-    f.size_cv = size_cv;
-    f.size_m = size_m;
-    f.line_rmse_px = LineFit::fit(&obs).map_or(f64::NAN, |l| l.rmse_px);
-    if descent_m < MIN_DESCENT_M {
-        return reject(f, RejectReason::NotDescending);
+    f.fill_before_fit(model, &pts, &obs, &plane);
+    if let Some(r) = f.gate() {
+        return verdict(f, 0.0, r);
     }
-    if f.duration_s < MIN_DURATION_S && f.descent_storeys < MIN_DROP_STOREYS {
-        return reject(f, RejectReason::TooShort);
-    }
-    // Early exit: the best score the 3-D fit could give (fit terms at their best, acceleration
-    // evidence against the noise) is already too low.
-    let noise = obs.iter().map(|o| o.sigma_px).sum::<f64>() / obs.len() as f64;
-    let bound = Features {
-        fit_sigma: 0.0,
-        lateral_sigma: 0.0,
-        box_violation: 0.0,
-        accel_ratio: f.line_rmse_px / noise,
-        ..f.clone()
-    };
-    let (best_score, reason) = sm.score(&bound);
+    // Early exit: even the best the 3-D fit could do would not make this a fall.
+    let (best_score, reason) = sm.best_before_fit(&f, &obs);
     if best_score < ACCEPT_SCORE {
-        return Assessment {
-            verdict: Verdict::Reject(reason),
-            score: best_score,
-            features: f,
-        };
+        return verdict(f, best_score, reason);
     }
     let init = initial_state(model, &plane);
     let Some(fit) = fit_ballistic(model, &obs, &init) else {
-        return reject(f, RejectReason::FitFailed);
+        return verdict(f, 0.0, RejectReason::FitFailed);
     };
     fill_fit_features(&mut f, &fit, &obs);
     let (score, reason) = sm.score(&f);
     if score < ACCEPT_SCORE {
-        return Assessment {
-            verdict: Verdict::Reject(reason),
-            score,
-            features: f,
-        };
+        return verdict(f, score, reason);
     }
-    let est = estimate(model, &fit, &plane, t_last);
+    let est = estimate(model, &fit, &plane, obs[obs.len() - 1].t_s);
     Assessment {
         verdict: Verdict::Fall(Box::new(est)),
         score,
