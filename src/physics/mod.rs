@@ -1,7 +1,7 @@
 //! Physics: the facade homography, camera pose, ballistic fit, release point, and the fall /
 //! not-fall assessment of candidate tracks.
 //!
-//! Build one [`FacadeModel`] per camera (calibration + frame size), then call [`assess`] once per
+//! Build one [`FacadeModel`] per camera (calibration + frame size), then call [`assess()`] once per
 //! candidate track:
 //!
 //! ```no_run
