@@ -3,6 +3,7 @@
 
 mod analyze;
 mod probe;
+mod synth;
 
 use std::process::ExitCode;
 
@@ -30,6 +31,8 @@ pub enum Command {
     Analyze(analyze::AnalyzeArgs),
     /// Show what a source carries (stream info as JSON), optionally every frame's time.
     Probe(probe::ProbeArgs),
+    /// Generate synthetic camera clips with exact ground truth (one clip or an evaluation set).
+    Synth(synth::SynthArgs),
 }
 
 /// Source options shared by the commands that read video.
@@ -74,6 +77,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
         Command::Analyze(a) => analyze::run(a, args.quiet),
         Command::Probe(a) => probe::run(a),
+        Command::Synth(a) => synth::run(a, args.quiet),
     }
 }
 
