@@ -2,6 +2,7 @@
 //! carries only results (JSON Lines); everything for people goes to standard error.
 
 mod analyze;
+mod eval;
 mod probe;
 mod synth;
 
@@ -33,6 +34,8 @@ pub enum Command {
     Probe(probe::ProbeArgs),
     /// Generate synthetic camera clips with exact ground truth (one clip or an evaluation set).
     Synth(synth::SynthArgs),
+    /// Run the analysis on a folder of synthetic clips and score it against their ground truth.
+    Eval(eval::EvalArgs),
 }
 
 /// Source options shared by the commands that read video.
@@ -78,6 +81,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Analyze(a) => analyze::run(a, args.quiet),
         Command::Probe(a) => probe::run(a),
         Command::Synth(a) => synth::run(a, args.quiet),
+        Command::Eval(a) => eval::run(a, args.quiet),
     }
 }
 

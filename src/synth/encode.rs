@@ -145,6 +145,8 @@ impl Mp4Writer {
         let mut pkt = av::Packet::empty();
         while self.encoder.receive_packet(&mut pkt).is_ok() {
             pkt.set_stream(0);
+            // One frame long: without it the muxer's edit list cuts the last frame.
+            pkt.set_duration(1);
             pkt.rescale_ts(self.enc_tb, self.ost_tb);
             pkt.write_interleaved(&mut self.octx)
                 .map_err(|e| err!(Resource, "{}: cannot write packet", self.path).with_source(e))?;

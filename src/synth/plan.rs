@@ -252,52 +252,84 @@ impl ClipPlan {
         // Building and camera.
         let building = Building::random(&mut rng, time);
         let far = matches!(preset, Some(Preset::NightFarSmall | Preset::Tiny720p));
-        let mut attempt = 0;
-        let (camera, rect) = loop {
-            attempt += 1;
-            if attempt > 200 {
-                return Err(err!(
-                    Internal,
-                    "seed {}: no usable camera placement",
-                    opts.seed
-                ));
-            }
-            let dist = opts.distance_m.unwrap_or_else(|| {
-                if far {
-                    rng.random_range(45.0..60.0)
-                } else {
-                    rng.random_range(15.0..55.0)
+        let wind = V3::new(
+            rng.random_range(-3.0..3.0),
+            0.0,
+            rng.random_range(-1.0..1.0),
+        );
+        // A camera placement, then the objects; when the objects cannot be placed in view, the
+        // camera is placed anew.
+        let mut placements = 0;
+        let (camera, rect, objects) = 'place: loop {
+            placements += 1;
+            let mut attempt = 0;
+            let (camera, rect) = loop {
+                attempt += 1;
+                if attempt > 200 {
+                    return Err(err!(
+                        Internal,
+                        "seed {}: no usable camera placement",
+                        opts.seed
+                    ));
                 }
-            });
-            let hfov: f64 = if far {
-                rng.random_range(40.0..60.0)
-            } else {
-                rng.random_range(50.0..90.0)
+                let dist = opts.distance_m.unwrap_or_else(|| {
+                    if far {
+                        rng.random_range(45.0..60.0)
+                    } else {
+                        rng.random_range(15.0..55.0)
+                    }
+                });
+                let hfov: f64 = if far {
+                    rng.random_range(40.0..60.0)
+                } else {
+                    rng.random_range(50.0..90.0)
+                };
+                let focal = f64::from(width) / 2.0 / (hfov.to_radians() / 2.0).tan();
+                let vfov = 2.0 * (f64::from(height) / 2.0 / focal).atan().to_degrees();
+                let cam_h = rng.random_range(1.2..4.0);
+                let w = building.width_m();
+                let cx = rng.random_range(0.25..0.75) * w;
+                let pitch = vfov / 2.0 + rng.random_range(1.0..12.0);
+                let aim_x = rng.random_range(0.3..0.7) * w;
+                let yaw = ((aim_x - cx) / dist).atan().to_degrees() + rng.random_range(-6.0..6.0);
+                let roll = rng.random_range(-1.5..1.5);
+                let cam = Camera::new(
+                    V3::new(cx, cam_h, dist),
+                    yaw,
+                    pitch,
+                    roll,
+                    focal,
+                    width,
+                    height,
+                );
+                if preset == Some(Preset::AboveTopEdge) {
+                    // The building must rise well above the picture.
+                    let top = V3::new(w / 2.0, building.roof_m(), 0.0);
+                    if cam
+                        .project(&top)
+                        .is_none_or(|(p, _)| p.y > -0.3 * f64::from(height))
+                    {
+                        continue;
+                    }
+                }
+                if let Some(rect) = calibration_rect(&cam, &building) {
+                    break (cam, rect);
+                }
             };
-            let focal = f64::from(width) / 2.0 / (hfov.to_radians() / 2.0).tan();
-            let vfov = 2.0 * (f64::from(height) / 2.0 / focal).atan().to_degrees();
-            let cam_h = rng.random_range(1.2..4.0);
-            let w = building.width_m();
-            let cx = rng.random_range(0.25..0.75) * w;
-            let pitch = vfov / 2.0 + rng.random_range(1.0..12.0);
-            let aim_x = rng.random_range(0.3..0.7) * w;
-            let yaw = ((aim_x - cx) / dist).atan().to_degrees() + rng.random_range(-6.0..6.0);
-            let roll = rng.random_range(-1.5..1.5);
-            let cam = Camera::new(
-                V3::new(cx, cam_h, dist),
-                yaw,
-                pitch,
-                roll,
-                focal,
-                width,
-                height,
-            );
-            if let Some(rect) = calibration_rect(&cam, &building) {
-                break (cam, rect);
+            let mut objects = Vec::new();
+            for k in 0..n_objects {
+                match plan_object(
+                    &mut rng, opts, &camera, &building, &rect, &wind, duration_s, n_objects, k,
+                ) {
+                    Ok(obj) => objects.push(obj),
+                    Err(e) if placements >= 8 => return Err(e),
+                    Err(_) => continue 'place,
+                }
             }
+            break (camera, rect, objects);
         };
 
-        let mut light = Lighting::random(&mut rng, time, &camera.pos, infrared);
+        let mut light = Lighting::random(&mut rng, time, &camera.pos, &camera.forward(), infrared);
         let low_contrast = preset == Some(Preset::LowContrast);
         if low_contrast {
             light.cloud_cover = 1.0;
@@ -321,21 +353,6 @@ impl ClipPlan {
         } else {
             rng.random_range(0.0..0.08)
         } + 0.3 * rain_int) as f32;
-
-        let wind = V3::new(
-            rng.random_range(-3.0..3.0),
-            0.0,
-            rng.random_range(-1.0..1.0),
-        );
-
-        // Thrown objects.
-        let mut objects = Vec::new();
-        for k in 0..n_objects {
-            let obj = plan_object(
-                &mut rng, opts, &camera, &building, &rect, &wind, duration_s, n_objects, k,
-            )?;
-            objects.push(obj);
-        }
 
         // Exposure and sensor.
         let exposure_s = match time {
@@ -840,7 +857,9 @@ fn plan_object(
     let preset = opts.preset;
     let (w, h) = (f64::from(cam.width), f64::from(cam.height));
     let first_bay = (rect.x0_m / b.bay_w_m).round() as u32;
-    for _attempt in 0..400 {
+    // Why candidates were refused: position, early landing, never in view, too briefly.
+    let mut refused = [0u32; 4];
+    for _attempt in 0..600 {
         let kind = opts.object_kind.unwrap_or_else(|| match preset {
             Some(Preset::SlowBag) => ObjectKind::Bag,
             Some(Preset::NightFarSmall | Preset::Tiny720p) => {
@@ -926,6 +945,7 @@ fn plan_object(
         } && px.x > 0.05 * w
             && px.x < 0.95 * w;
         if !ok_pos {
+            refused[0] += 1;
             continue;
         }
         // Simulate from t = 0 to learn how long it stays in view.
@@ -933,6 +953,7 @@ fn plan_object(
         let probe = Flight::simulate(&body, p0, v0, *wind, 0.0, 20.0, &solid);
         let fall_m = p0.y - probe.pos.last().map_or(p0.y, |p| p.y);
         if fall_m < 2.0 * b.storey_m {
+            refused[1] += 1;
             continue; // it landed on something right below
         }
         let mut t_leave = None;
@@ -952,10 +973,12 @@ fn plan_object(
             k += 0.02;
         }
         if !entered {
+            refused[2] += 1;
             continue;
         }
         let visible_s = t_leave.unwrap_or(probe.end_s());
         if visible_s < 0.4 {
+            refused[3] += 1;
             continue;
         }
         // The evidence clip needs 3 s before and 2 s after the fall.
@@ -992,7 +1015,12 @@ fn plan_object(
     }
     Err(err!(
         InvalidInput,
-        "seed {}: could not place a thrown object in view (try another seed or fewer constraints)",
-        opts.seed
+        "seed {}: could not place a thrown object in view (refused: {} out of place, {} landing \
+         at once, {} never in view, {} in view too briefly); try another seed or fewer constraints",
+        opts.seed,
+        refused[0],
+        refused[1],
+        refused[2],
+        refused[3]
     ))
 }

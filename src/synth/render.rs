@@ -43,16 +43,52 @@ pub struct Renderer<'a> {
     settings: RenderSettings,
     gain: f64,
     key: f32,
-    tone: Vec<u8>,
+    tone: Vec<f32>,
+    noise_sd: Vec<f32>,
     gauss: Vec<f32>,
     veil_rgb: Rgb,
     buf: Vec<Rgb>,
     last_frame: Option<u32>,
 }
 
-/// Scene-linear value of the tone-curve table's last entry is (TONE_MAX_SQRT)^2.
-const TONE_MAX_SQRT: f32 = 4.0;
-const TONE_N: usize = 8192;
+/// Tone and noise tables are indexed by the bits of an f32 (sign clear): exponent and the top
+/// 10 mantissa bits, from 2^-16 up to 2^4 (20 octaves, 0.1 % steps), so no square root or
+/// power is computed per pixel.
+const LUT_LO_BITS: u32 = 0x3780_0000; // 2^-16
+const LUT_HI_BITS: u32 = 0x4180_0000; // 2^4
+const LUT_SHIFT: u32 = 13;
+const LUT_N: usize = ((LUT_HI_BITS - LUT_LO_BITS) >> LUT_SHIFT) as usize + 1;
+
+/// The camera's tone curve (reference): an ACES-like filmic curve, then a 2.2 gamma; linear
+/// scene value after exposure to 0..255.
+pub fn tone_reference(x: f32) -> f32 {
+    let x = x.max(0.0);
+    let y = (x * (2.51 * x + 0.03)) / (x * (2.43 * x + 0.59) + 0.14);
+    y.clamp(0.0, 1.0).powf(1.0 / 2.2) * 255.0
+}
+
+/// The tone curve tabulated for [`lut_index`] (the fast path).
+fn tone_table() -> Vec<f32> {
+    (0..LUT_N)
+        .map(|i| tone_reference(if i == 0 { 0.0 } else { lut_value(i) }))
+        .collect()
+}
+
+/// Table index of a linear value (negative and tiny values go to entry 0).
+#[inline]
+fn lut_index(v: f32) -> usize {
+    let b = v.to_bits();
+    if (b as i32) < LUT_LO_BITS as i32 {
+        0
+    } else {
+        ((b.min(LUT_HI_BITS) - LUT_LO_BITS) >> LUT_SHIFT) as usize
+    }
+}
+
+/// The linear value at the centre of table entry `i`.
+fn lut_value(i: usize) -> f32 {
+    f32::from_bits(LUT_LO_BITS + ((i as u32) << LUT_SHIFT) + (1 << (LUT_SHIFT - 1)))
+}
 
 impl<'a> Renderer<'a> {
     /// Renders the static background and prepares the camera model.
@@ -81,13 +117,11 @@ impl<'a> Renderer<'a> {
             bg.sun = Vec::new();
             bg.cloud_uv = Vec::new();
         }
-        // ACES-like filmic curve, then a 2.2 gamma, indexed by the square root of the value.
-        let tone = (0..TONE_N)
+        let tone = tone_table();
+        let noise_sd = (0..LUT_N)
             .map(|i| {
-                let s = i as f32 / (TONE_N - 1) as f32 * TONE_MAX_SQRT;
-                let x = s * s;
-                let y = (x * (2.51 * x + 0.03)) / (x * (2.43 * x + 0.59) + 0.14);
-                (y.clamp(0.0, 1.0).powf(1.0 / 2.2) * 255.0 + 0.5) as u8
+                let l = if i == 0 { 0.0 } else { lut_value(i) };
+                (plan.noise.0 * plan.noise.0 + plan.noise.1 * l).sqrt()
             })
             .collect();
         let mut r = Renderer {
@@ -98,6 +132,7 @@ impl<'a> Renderer<'a> {
             gain: 1.0,
             key: 0.2,
             tone,
+            noise_sd,
             gauss: (0..GAUSS_N as u64)
                 .map(|k| noise::gauss_from_hash(noise::mix64(plan.noise_seed.wrapping_add(k))))
                 .collect(),
@@ -386,13 +421,12 @@ impl<'a> Renderer<'a> {
             wb: plan.white_balance,
             sat: plan.saturation,
             mono: plan.light.infrared,
-            read: plan.noise.0,
-            shot: plan.noise.1,
             noise: self.settings.noise,
+            noise_sd: &self.noise_sd,
             vig: plan.vignette,
             veil: plan.veil,
             veil_rgb: self.veil_rgb,
-            half_diag2: ((w * w + h * h) as f32) / 4.0,
+            inv_half_diag2: 4.0 / ((w * w + h * h) as f32),
             seed: plan.noise_seed ^ noise::mix64(u64::from(i) + 1),
             tone: &self.tone,
             gauss: &self.gauss,
@@ -423,10 +457,10 @@ impl<'a> Renderer<'a> {
                         }
                     }
                     let yl = 0.2126 * acc[0] + 0.7152 * acc[1] + 0.0722 * acc[2];
-                    let cb = (acc[2] - yl) / 1.8556;
-                    let cr = (acc[0] - yl) / 1.5748;
-                    ur[cx] = (128.0 + cb * (224.0 / 255.0)).round().clamp(16.0, 240.0) as u8;
-                    vr[cx] = (128.0 + cr * (224.0 / 255.0)).round().clamp(16.0, 240.0) as u8;
+                    let cb = (acc[2] - yl) * (1.0 / 1.8556);
+                    let cr = (acc[0] - yl) * (1.0 / 1.5748);
+                    ur[cx] = (128.5 + cb * (224.0 / 255.0)).clamp(16.0, 240.0) as u8;
+                    vr[cx] = (128.5 + cr * (224.0 / 255.0)).clamp(16.0, 240.0) as u8;
                 }
             });
         self.buf = scene;
@@ -449,15 +483,14 @@ struct CameraModel<'a> {
     wb: Rgb,
     sat: f32,
     mono: bool,
-    read: f32,
-    shot: f32,
     noise: bool,
+    noise_sd: &'a [f32],
     vig: f32,
     veil: f32,
     veil_rgb: Rgb,
-    half_diag2: f32,
+    inv_half_diag2: f32,
     seed: u64,
-    tone: &'a [u8],
+    tone: &'a [f32],
     gauss: &'a [f32],
     scene: &'a [Rgb],
 }
@@ -512,7 +545,7 @@ impl CameraModel<'_> {
             x as f32 - self.w as f32 / 2.0,
             y as f32 - self.h as f32 / 2.0,
         );
-        let v = (1.0 - self.vig * (dx * dx + dy * dy) / self.half_diag2) * self.gain;
+        let v = (1.0 - self.vig * (dx * dx + dy * dy) * self.inv_half_diag2) * self.gain;
         for k in 0..3 {
             c[k] *= v * self.wb[k];
         }
@@ -527,7 +560,7 @@ impl CameraModel<'_> {
         if self.noise {
             let i = row_noise + 3 * x;
             let g = |k: usize| self.gauss[(i + k) & (GAUSS_N - 1)];
-            let sd = (self.read * self.read + self.shot * l.max(0.0)).sqrt();
+            let sd = self.noise_sd[lut_index(l)];
             let nl = g(0) * sd;
             l += nl;
             if self.mono {
@@ -542,8 +575,7 @@ impl CameraModel<'_> {
                 ];
             }
         }
-        let scale = (TONE_N - 1) as f32 / TONE_MAX_SQRT;
-        c.map(|ck| f32::from(self.tone[(ck.max(0.0).sqrt().min(TONE_MAX_SQRT) * scale) as usize]))
+        c.map(|ck| self.tone[lut_index(ck)])
     }
 }
 
@@ -569,4 +601,32 @@ fn sharpen_luma(yfull: &[f32], w: usize, h: usize, sharpen: f32) -> Vec<u8> {
         }
     });
     y
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lut_index_is_monotonic_and_close() {
+        let mut last = 0;
+        for k in 0..20_000 {
+            let v = 1e-6 * 1.001f32.powi(k);
+            let i = lut_index(v);
+            assert!(i >= last);
+            last = i;
+            if v > 2.0f32.powi(-15) && v < 15.0 {
+                let back = lut_value(i);
+                assert!((back / v - 1.0).abs() < 2e-3, "{v} -> {back}");
+            }
+        }
+        assert_eq!(lut_index(-1.0), 0);
+        // The table-driven tone curve against the formula it tabulates (the reference).
+        let tone = tone_table();
+        for k in 0..2000 {
+            let x = 0.001 + k as f32 * 0.004;
+            assert!((tone[lut_index(x)] - tone_reference(x)).abs() < 0.3, "{x}");
+        }
+        assert_eq!(lut_index(1e9), LUT_N - 1);
+    }
 }

@@ -602,7 +602,7 @@ impl Building {
                                 );
                             }
                         }
-                        if rng.random_bool(0.2) {
+                        if rng.random_bool(0.08) {
                             let cx = rng.random_range(bx0 + 0.3..bx1 - 0.3);
                             self.add_part(
                                 V3::new(cx - 0.25, base + rail_h - 0.1, bd - 0.45),
@@ -655,7 +655,7 @@ impl Building {
         for _ in 0..n {
             let side = if rng.random_bool(0.5) { -1.0 } else { 1.0 };
             let cx = w / 2.0 + side * rng.random_range(w * 0.6 + 15.0..w + 160.0);
-            let z1 = -rng.random_range(40.0..260.0);
+            let z1 = -rng.random_range(90.0..320.0);
             let hw = rng.random_range(10.0..25.0);
             let h = rng.random_range(30.0..110.0);
             self.towers.push(Tower {
@@ -665,7 +665,7 @@ impl Building {
                 },
                 wall: {
                     let k = rng.random_range(0..WALLS.len());
-                    jitter(rng, WALLS[k], 0.1)
+                    jitter(rng, sc(WALLS[k], 0.7), 0.1)
                 },
                 seed: rng.random(),
             });
@@ -1168,7 +1168,7 @@ impl Building {
             c = add(c, [0.5, 0.38, 0.22]);
         }
         // Aerial perspective.
-        let k = (1.0 - (-h.t / 900.0).exp()) as f32;
+        let k = (1.0 - (-h.t / 500.0).exp()) as f32 * 0.8 + 0.15;
         let haze = light.sky(&V3::new(d.x, 0.02, d.z).normalize());
         Radiance {
             amb: lerp3(c, haze, k.min(0.9)),

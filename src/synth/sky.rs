@@ -45,6 +45,8 @@ pub struct PointLight {
     pub pos: V3,
     /// Radiant intensity (irradiance at 1 m), per channel.
     pub rgb: Rgb,
+    /// A spot light's axis and beam exponent (intensity times cos^k off the axis).
+    pub spot: Option<(V3, i32)>,
 }
 
 /// Everything that lights the scene.
@@ -94,8 +96,15 @@ fn lerp(a: Rgb, b: Rgb, t: f64) -> Rgb {
 }
 
 impl Lighting {
-    /// Random lighting for `time`. `camera_pos` places the lamps and the infrared illuminator.
-    pub fn random(rng: &mut SynthRng, time: TimeOfDay, camera_pos: &V3, infrared: bool) -> Self {
+    /// Random lighting for `time`. `camera_pos` and `camera_fwd` place the lamps and the
+    /// infrared illuminator.
+    pub fn random(
+        rng: &mut SynthRng,
+        time: TimeOfDay,
+        camera_pos: &V3,
+        camera_fwd: &V3,
+        infrared: bool,
+    ) -> Self {
         // The sun's azimuth relative to the facade normal (+z): it may light the wall or not.
         let az: f64 = rng.random_range(-150.0f64..150.0).to_radians();
         let (elev_deg, sun_rgb, zenith, horizon, cover) = match time {
@@ -170,13 +179,16 @@ impl Lighting {
                 lamps.push(PointLight {
                     pos,
                     rgb: scale(rgb, k),
+                    spot: None,
                 });
             }
         }
         if infrared {
+            // The camera's own LEDs: a beam along the view, falling off with distance.
             lamps.push(PointLight {
                 pos: *camera_pos,
-                rgb: scale([1.0, 1.0, 1.0], rng.random_range(60.0..160.0)),
+                rgb: scale([1.0, 1.0, 1.0], rng.random_range(30.0..90.0)),
+                spot: Some((*camera_fwd, rng.random_range(6..16))),
             });
         }
         let lit = match time {
@@ -242,7 +254,7 @@ impl Lighting {
         let dens = self.cloud_density(d);
         if dens > 0.0 {
             // Thicker clouds are darker underneath; far clouds fade into the horizon haze.
-            let shade = 1.0 - 0.45 * dens;
+            let shade = 1.0 - 0.25 * dens;
             let fade = (d.y * 4.0).clamp(0.0, 1.0);
             let cloud = scale(self.cloud_rgb, shade);
             c = lerp(c, cloud, dens * fade * 0.95);
@@ -272,8 +284,13 @@ impl Lighting {
         for l in &self.lamps {
             let d = l.pos - p;
             let r2 = d.norm_squared().max(1.0);
-            let cos = (n.dot(&d) / r2.sqrt()).max(0.0);
-            let k = (cos / r2) as f32;
+            let r = r2.sqrt();
+            let cos = (n.dot(&d) / r).max(0.0);
+            let beam = match &l.spot {
+                Some((axis, e)) => (-(d.dot(axis)) / r).max(0.0).powi(*e),
+                None => 1.0,
+            };
+            let k = (cos * beam / r2) as f32;
             for (ci, li) in c.iter_mut().zip(l.rgb) {
                 *ci += li * k;
             }
