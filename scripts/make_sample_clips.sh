@@ -31,3 +31,8 @@ clip heavy-rain-720p        110 --resolution 720p  --duration-s 8 --bitrate-kbps
 clip birds-only             111 --resolution 1080p --duration-s 8 --bitrate-kbps 1500 --preset birds-only
 clip leaves-only            112 --resolution 1080p --duration-s 8 --bitrate-kbps 1500 --preset leaves-only
 clip night-insects          113 --resolution 1080p --duration-s 8 --bitrate-kbps 1500 --preset night-insects
+
+# The table of clips and their truth.
+if command -v python3 > /dev/null; then
+  python3 scripts/sample_clips_readme.py "$out"
+fi

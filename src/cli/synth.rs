@@ -31,7 +31,7 @@ pub struct SynthArgs {
     /// Duration, seconds.
     #[arg(long, default_value_t = 8.0)]
     pub duration_s: f64,
-    /// Time of day (default: random).
+    /// Time of day: day, dusk, night (default: random).
     #[arg(long)]
     pub time_of_day: Option<TimeOfDay>,
     /// Thrown objects (0 = distractors only; default: 1, or 0 for distractor presets).
@@ -44,13 +44,14 @@ pub struct SynthArgs {
     /// Target bitrate, kbit/s (default: about 2000 at 720p, 3000 at 1080p, 4500 at 1440p).
     #[arg(long)]
     pub bitrate_kbps: Option<u32>,
-    /// A named hard case.
+    /// A named hard case: night-far-small, low-contrast, heavy-rain, above-top-edge, tiny-720p,
+    /// behind-tree, slow-bag, birds-only, leaves-only, night-insects, shake-and-light.
     #[arg(long)]
     pub preset: Option<Preset>,
-    /// Force the kind of object.
+    /// Force the kind of object: bottle, can, brick, phone, bag, box, fruit.
     #[arg(long)]
     pub object_kind: Option<ObjectKind>,
-    /// Force the release motion.
+    /// Force the release motion: drop, throw, toss.
     #[arg(long)]
     pub motion: Option<Motion>,
     /// Force the release floor.
@@ -65,6 +66,9 @@ pub struct SynthArgs {
     /// x264 speed preset.
     #[arg(long, default_value = "superfast")]
     pub x264_preset: String,
+    /// No date/time stamp in the picture.
+    #[arg(long)]
+    pub no_osd: bool,
     /// Background rays per pixel (1 or 4).
     #[arg(long, default_value_t = 4)]
     pub samples: usize,
@@ -122,6 +126,7 @@ pub fn run(args: SynthArgs, quiet: bool) -> anyhow::Result<ExitCode> {
     base.distance_m = args.distance_m;
     base.infrared = args.infrared;
     base.x264_preset = args.x264_preset.clone();
+    base.osd = !args.no_osd;
     base.render = RenderSettings {
         samples: args.samples,
         noise: true,

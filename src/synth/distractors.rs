@@ -467,12 +467,15 @@ impl Rain {
             };
             let blur = 3.5 * scale * (1.0 / da - 1.0 / 40.0).abs();
             let r = (cam.focal_px * 0.0012 / da).max(0.3) + blur;
-            let alpha = (0.45 * (0.7 / r).min(1.0)) as f32 * (0.4 + 0.6 * self.intensity as f32);
+            // Thin far streaks are nearly opaque lines; near drops spread their light thinly.
+            let alpha =
+                (0.7 * (0.8 / r).min(1.0)).max(0.1) as f32 * (0.5 + 0.5 * self.intensity as f32);
             let lamp = light.lamps_at(&p0, &(cam.pos - p0).normalize());
+            // Drops catch the bright sky and the lamps: brighter than what is behind them.
             let rgb = [
-                base[0] + lamp[0] * 2.0,
-                base[1] + lamp[1] * 2.0,
-                base[2] + lamp[2] * 2.0,
+                (base[0] + lamp[0] * 2.0) * 1.6,
+                (base[1] + lamp[1] * 2.0) * 1.6,
+                (base[2] + lamp[2] * 2.0) * 1.6,
             ];
             if let Some(mut s) = Splat::new(
                 a.x.min(b.x) - r - 2.0,

@@ -23,6 +23,7 @@ pub mod distractors;
 pub mod encode;
 pub mod noise;
 pub mod objects;
+pub mod osd;
 pub mod plan;
 pub mod presets;
 pub mod raster;
@@ -157,6 +158,8 @@ pub struct SynthOptions {
     pub infrared: Option<bool>,
     /// x264 preset. Default: `superfast` (like a camera's hardware encoder).
     pub x264_preset: String,
+    /// Burn a date/time stamp into the picture, like most cameras. Default: true.
+    pub osd: bool,
     /// Rendering switches.
     pub render: RenderSettings,
 }
@@ -181,6 +184,7 @@ impl SynthOptions {
             distance_m: None,
             infrared: None,
             x264_preset: "superfast".into(),
+            osd: true,
             render: RenderSettings::default(),
         }
     }

@@ -115,6 +115,8 @@ pub struct ClipPlan {
     pub tags: Vec<String>,
     /// Keyframe interval.
     pub gop_frames: u32,
+    /// Date and time stamp (None: the camera shows none).
+    pub osd: Option<super::osd::Osd>,
     /// Bitrate, kbit/s.
     pub bitrate_kbps: u32,
 }
@@ -352,7 +354,7 @@ impl ClipPlan {
             rng.random_range(0.25..0.4)
         } else {
             rng.random_range(0.0..0.08)
-        } + 0.3 * rain_int) as f32;
+        } + 0.18 * rain_int) as f32;
 
         // Exposure and sensor.
         let exposure_s = match time {
@@ -584,6 +586,22 @@ impl ClipPlan {
             distractor_truth,
             tags,
             gop_frames: 2 * fps,
+            osd: opts.osd.then(|| {
+                let hour = match time {
+                    TimeOfDay::Day => rng.random_range(8.0..16.5),
+                    TimeOfDay::Dusk => rng.random_range(17.0..18.5),
+                    TimeOfDay::Night => (rng.random_range(20.0..29.0f64)) % 24.0,
+                };
+                super::osd::Osd {
+                    start_s: (hour * 3600.0f64).floor() + rng.random_range(0.0..1.0),
+                    date: format!(
+                        "2026-{:02}-{:02}",
+                        rng.random_range(1..13),
+                        rng.random_range(1..29)
+                    ),
+                    scale: (height as usize / 360).max(1),
+                }
+            }),
             bitrate_kbps,
             camera,
             building,
@@ -658,8 +676,8 @@ impl ClipPlan {
             .collect();
         let mut tags = self.tags.clone();
         for o in &self.objects {
-            let first_px = self.facade_px(o.p0.x - self.rect.x0_m, o.p0.y);
-            if first_px[1] < 0.0 && !tags.iter().any(|t| t == "above_top_edge") {
+            let above = self.camera.project(&o.p0).is_some_and(|(p, _)| p.y < 0.0);
+            if above && !tags.iter().any(|t| t == "above_top_edge") {
                 tags.push("above_top_edge".into());
             }
         }
@@ -857,9 +875,10 @@ fn plan_object(
     let preset = opts.preset;
     let (w, h) = (f64::from(cam.width), f64::from(cam.height));
     let first_bay = (rect.x0_m / b.bay_w_m).round() as u32;
-    // Why candidates were refused: position, early landing, never in view, too briefly.
-    let mut refused = [0u32; 4];
-    for _attempt in 0..600 {
+    // Why candidates were refused: position, early landing, never in view, too briefly, too
+    // long for the clip.
+    let mut refused = [0u32; 5];
+    for attempt in 0..600 {
         let kind = opts.object_kind.unwrap_or_else(|| match preset {
             Some(Preset::SlowBag) => ObjectKind::Bag,
             Some(Preset::NightFarSmall | Preset::Tiny720p) => {
@@ -940,7 +959,13 @@ fn plan_object(
         };
         // Where must the release be in the picture?
         let ok_pos = match preset {
-            Some(Preset::AboveTopEdge) => px.y < -0.02 * h && px.y > -0.5 * h,
+            Some(Preset::AboveTopEdge) => {
+                // Both the release point and its foot on the wall above the picture.
+                let foot = cam
+                    .project(&V3::new(p0.x, p0.y, 0.0))
+                    .map_or(0.0, |(f, _)| f.y);
+                px.y < -0.02 * h && px.y > -0.5 * h && foot < 0.0
+            }
             _ => px.y > 0.03 * h && px.y < 0.65 * h,
         } && px.x > 0.05 * w
             && px.x < 0.95 * w;
@@ -979,6 +1004,12 @@ fn plan_object(
         let visible_s = t_leave.unwrap_or(probe.end_s());
         if visible_s < 0.4 {
             refused[3] += 1;
+            continue;
+        }
+        // Prefer falls that fit with 3 s before and 2 s after them; accept longer ones only
+        // when nothing else fits.
+        if n_objects <= 1 && attempt < 400 && visible_s > duration_s - 5.0 && duration_s >= 6.0 {
+            refused[4] += 1;
             continue;
         }
         // The evidence clip needs 3 s before and 2 s after the fall.

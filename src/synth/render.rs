@@ -464,13 +464,17 @@ impl<'a> Renderer<'a> {
                 }
             });
         self.buf = scene;
-        YuvFrame {
+        let mut frame = YuvFrame {
             width: w,
             height: h,
             y: sharpen_luma(&yfull, w, h, plan.sharpen),
             u,
             v,
+        };
+        if let Some(osd) = &plan.osd {
+            osd.draw(&mut frame, t);
         }
+        frame
     }
 }
 
