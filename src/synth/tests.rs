@@ -146,7 +146,8 @@ fn calibration_validates_and_round_trips() {
 fn the_object_is_rendered_at_its_truth_track() {
     let mut o = small_opts(21);
     o.resolution = Resolution::Custom(640, 360);
-    o.distractors = Some(Vec::new());
+    // Shake moves the picture: the truth must move with it.
+    o.distractors = Some(vec![DistractorKind::Shake]);
     o.distance_m = Some(16.0);
     o.object_kind = Some(ObjectKind::Box);
     o.time_of_day = Some(TimeOfDay::Day);
