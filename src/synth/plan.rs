@@ -364,8 +364,8 @@ impl ClipPlan {
         };
         let noise = match time {
             TimeOfDay::Day => (
-                rng.random_range(0.002..0.005),
-                rng.random_range(0.0005..0.0015),
+                rng.random_range(0.0015..0.004),
+                rng.random_range(0.0003..0.001),
             ),
             TimeOfDay::Dusk => (
                 rng.random_range(0.005..0.01),

@@ -570,7 +570,7 @@ impl CameraModel<'_> {
             if self.mono {
                 c = [l; 3];
             } else {
-                let chroma = sd * 0.6;
+                let chroma = sd * 0.4;
                 let (n1, n2) = (g(1), g(2));
                 c = [
                     c[0] + nl + n1 * chroma,

@@ -308,3 +308,4 @@ fn presets_do_what_they_say() {
         .count();
     assert_eq!(none, 4);
 }
+
