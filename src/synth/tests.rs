@@ -308,4 +308,3 @@ fn presets_do_what_they_say() {
         .count();
     assert_eq!(none, 4);
 }
-
