@@ -395,6 +395,32 @@ impl<'a> Renderer<'a> {
         }
     }
 
+    /// The camera's processing of frame `i` at exposure gain `gain`, over `scene`.
+    fn camera_model<'s>(&'s self, i: u32, gain: f32, scene: &'s [Rgb]) -> CameraModel<'s> {
+        let plan = self.plan;
+        let t = plan.frame_time(i);
+        let (w, h) = (self.bg.width, self.bg.height);
+        CameraModel {
+            w,
+            h,
+            shake: plan.shake.at(t, plan.width, plan.height),
+            gain,
+            wb: plan.white_balance,
+            sat: plan.saturation,
+            mono: plan.light.infrared,
+            noise: self.settings.noise,
+            noise_sd: &self.noise_sd,
+            vig: plan.vignette,
+            veil: plan.veil,
+            veil_rgb: self.veil_rgb,
+            inv_half_diag2: 4.0 / ((w * w + h * h) as f32),
+            seed: plan.noise_seed ^ noise::mix64(u64::from(i) + 1),
+            tone: &self.tone,
+            gauss: &self.gauss,
+            scene,
+        }
+    }
+
     /// Renders frame `i` as the camera delivers it. Frames must come in order.
     pub fn render(&mut self, i: u32) -> YuvFrame {
         let plan = self.plan;
@@ -413,25 +439,7 @@ impl<'a> Renderer<'a> {
         self.last_frame = Some(i);
         let gain = (self.gain * plan.exposure_jumps.gain(t)) as f32;
         let (w, h) = (self.bg.width, self.bg.height);
-        let cam = CameraModel {
-            w,
-            h,
-            shake: plan.shake.at(t, plan.width, plan.height),
-            gain,
-            wb: plan.white_balance,
-            sat: plan.saturation,
-            mono: plan.light.infrared,
-            noise: self.settings.noise,
-            noise_sd: &self.noise_sd,
-            vig: plan.vignette,
-            veil: plan.veil,
-            veil_rgb: self.veil_rgb,
-            inv_half_diag2: 4.0 / ((w * w + h * h) as f32),
-            seed: plan.noise_seed ^ noise::mix64(u64::from(i) + 1),
-            tone: &self.tone,
-            gauss: &self.gauss,
-            scene: &scene,
-        };
+        let cam = self.camera_model(i, gain, &scene);
         // Camera processing, two rows at a time (one chroma row): luma before sharpening, and
         // chroma averaged over 2x2 blocks.
         let (cw, ch) = (w / 2, h / 2);
@@ -442,27 +450,29 @@ impl<'a> Renderer<'a> {
             .par_chunks_mut(2 * w)
             .zip(u.par_chunks_mut(cw).zip(v.par_chunks_mut(cw)))
             .enumerate()
-            .for_each(|(cy, (ys, (ur, vr)))| {
-                let rows = [cam.row_noise(2 * cy), cam.row_noise(2 * cy + 1)];
-                for cx in 0..cw {
-                    let mut acc = [0.0f32; 3];
-                    for dy in 0..2 {
-                        for dx in 0..2 {
-                            let (x, y) = (2 * cx + dx, 2 * cy + dy);
-                            let p = cam.pixel(x, y, rows[dy]);
-                            ys[dy * w + x] = 0.2126 * p[0] + 0.7152 * p[1] + 0.0722 * p[2];
-                            for k in 0..3 {
-                                acc[k] += p[k] * 0.25;
-                            }
-                        }
+            .for_each_init(
+                || (RowScratch::new(w), RowScratch::new(w)),
+                |(ra, rb), (cy, (ys, (ur, vr)))| {
+                    cam.row(2 * cy, ra);
+                    cam.row(2 * cy + 1, rb);
+                    let (y0, y1) = ys.split_at_mut(w);
+                    for x in 0..w {
+                        y0[x] = 0.2126 * ra.r[x] + 0.7152 * ra.g[x] + 0.0722 * ra.b[x];
+                        y1[x] = 0.2126 * rb.r[x] + 0.7152 * rb.g[x] + 0.0722 * rb.b[x];
                     }
-                    let yl = 0.2126 * acc[0] + 0.7152 * acc[1] + 0.0722 * acc[2];
-                    let cb = (acc[2] - yl) * (1.0 / 1.8556);
-                    let cr = (acc[0] - yl) * (1.0 / 1.5748);
-                    ur[cx] = (128.5 + cb * (224.0 / 255.0)).clamp(16.0, 240.0) as u8;
-                    vr[cx] = (128.5 + cr * (224.0 / 255.0)).clamp(16.0, 240.0) as u8;
-                }
-            });
+                    for cx in 0..cw {
+                        let (a, b) = (2 * cx, 2 * cx + 1);
+                        let acc = [
+                            (ra.r[a] + ra.r[b] + rb.r[a] + rb.r[b]) * 0.25,
+                            (ra.g[a] + ra.g[b] + rb.g[a] + rb.g[b]) * 0.25,
+                            (ra.b[a] + ra.b[b] + rb.b[a] + rb.b[b]) * 0.25,
+                        ];
+                        let (cb, cr) = chroma(acc);
+                        ur[cx] = cb;
+                        vr[cx] = cr;
+                    }
+                },
+            );
         self.buf = scene;
         let mut frame = YuvFrame {
             width: w,
@@ -531,8 +541,86 @@ impl CameraModel<'_> {
         o
     }
 
-    /// The processed pixel, R'G'B' in 0..255.
-    #[inline]
+    /// Row `y` processed, planar (the fast path; [`CameraModel::pixel`] is the reference).
+    /// Each step is a simple loop over the row so the compiler can vectorise it; the arithmetic
+    /// is the same, in the same order, as the reference.
+    fn row(&self, y: usize, s: &mut RowScratch) {
+        let w = self.w;
+        let rn = self.row_noise(y);
+        if self.shake.is_identity() {
+            let src = &self.scene[y * w..(y + 1) * w];
+            for (x, c) in src.iter().enumerate() {
+                s.r[x] = c[0];
+                s.g[x] = c[1];
+                s.b[x] = c[2];
+            }
+        } else {
+            for x in 0..w {
+                let q = self.shake.invert(P2::new(x as f64 + 0.5, y as f64 + 0.5));
+                let c = self.sample(q.x, q.y);
+                s.r[x] = c[0];
+                s.g[x] = c[1];
+                s.b[x] = c[2];
+            }
+        }
+        if self.veil > 0.0 {
+            let (k, vr) = (1.0 - self.veil, self.veil_rgb.map(|c| c * self.veil));
+            for x in 0..w {
+                s.r[x] = s.r[x] * k + vr[0];
+                s.g[x] = s.g[x] * k + vr[1];
+                s.b[x] = s.b[x] * k + vr[2];
+            }
+        }
+        let dy = y as f32 - self.h as f32 / 2.0;
+        let half_w = self.w as f32 / 2.0;
+        for x in 0..w {
+            let dx = x as f32 - half_w;
+            let v = (1.0 - self.vig * (dx * dx + dy * dy) * self.inv_half_diag2) * self.gain;
+            s.r[x] *= v * self.wb[0];
+            s.g[x] *= v * self.wb[1];
+            s.b[x] *= v * self.wb[2];
+            s.l[x] = 0.2126 * s.r[x] + 0.7152 * s.g[x] + 0.0722 * s.b[x];
+        }
+        if self.mono {
+            s.r.copy_from_slice(&s.l);
+            s.g.copy_from_slice(&s.l);
+            s.b.copy_from_slice(&s.l);
+        } else {
+            let sat = self.sat;
+            for x in 0..w {
+                let l = s.l[x];
+                s.r[x] = l + sat * (s.r[x] - l);
+                s.g[x] = l + sat * (s.g[x] - l);
+                s.b[x] = l + sat * (s.b[x] - l);
+            }
+        }
+        if self.noise {
+            let g = |i: usize| self.gauss[i & (GAUSS_N - 1)];
+            for x in 0..w {
+                let i = rn + 3 * x;
+                let sd = self.noise_sd[lut_index(s.l[x])];
+                let nl = g(i) * sd;
+                if self.mono {
+                    let l = s.l[x] + nl;
+                    s.r[x] = l;
+                    s.g[x] = l;
+                    s.b[x] = l;
+                } else {
+                    let chroma = sd * 0.4;
+                    let (n1, n2) = (g(i + 1), g(i + 2));
+                    s.r[x] = s.r[x] + nl + n1 * chroma;
+                    s.g[x] = s.g[x] + nl - (n1 + n2) * chroma * 0.4;
+                    s.b[x] = s.b[x] + nl + n2 * chroma;
+                }
+            }
+        }
+        for v in s.r.iter_mut().chain(s.g.iter_mut()).chain(s.b.iter_mut()) {
+            *v = self.tone[lut_index(*v)];
+        }
+    }
+
+    /// The processed pixel, R'G'B' in 0..255 (the reference implementation of [`Self::row`]).
+    #[cfg_attr(not(test), allow(dead_code))]
     fn pixel(&self, x: usize, y: usize, row_noise: usize) -> Rgb {
         let mut c = if self.shake.is_identity() {
             self.scene[y * self.w + x]
@@ -583,6 +671,37 @@ impl CameraModel<'_> {
     }
 }
 
+/// One processed row, planar: R', G', B' in 0..255.
+struct RowScratch {
+    r: Vec<f32>,
+    g: Vec<f32>,
+    b: Vec<f32>,
+    l: Vec<f32>,
+}
+
+impl RowScratch {
+    fn new(w: usize) -> Self {
+        RowScratch {
+            r: vec![0.0; w],
+            g: vec![0.0; w],
+            b: vec![0.0; w],
+            l: vec![0.0; w],
+        }
+    }
+}
+
+/// Limited-range Cb, Cr of an R'G'B' triple (0..255), BT.709.
+#[inline]
+fn chroma(acc: Rgb) -> (u8, u8) {
+    let yl = 0.2126 * acc[0] + 0.7152 * acc[1] + 0.0722 * acc[2];
+    let cb = (acc[2] - yl) * (1.0 / 1.8556);
+    let cr = (acc[0] - yl) * (1.0 / 1.5748);
+    (
+        (128.5 + cb * (224.0 / 255.0)).clamp(16.0, 240.0) as u8,
+        (128.5 + cr * (224.0 / 255.0)).clamp(16.0, 240.0) as u8,
+    )
+}
+
 /// Entries of the Gaussian noise table (a power of two).
 const GAUSS_N: usize = 1 << 18;
 
@@ -610,6 +729,39 @@ fn sharpen_luma(yfull: &[f32], w: usize, h: usize, sharpen: f32) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn row_fast_path_matches_the_per_pixel_reference() {
+        use crate::synth::{DistractorKind, Resolution, SynthOptions, TimeOfDay};
+        for (seed, ir, tod) in [(3u64, false, TimeOfDay::Day), (4, true, TimeOfDay::Night)] {
+            let mut o = SynthOptions::new(seed, "r");
+            o.resolution = Resolution::Custom(96, 64);
+            o.time_of_day = Some(tod);
+            o.infrared = Some(ir);
+            o.distractors = Some(vec![DistractorKind::Shake, DistractorKind::Rain]);
+            o.render = RenderSettings {
+                samples: 1,
+                noise: true,
+            };
+            let plan = crate::synth::ClipPlan::new(&o).unwrap();
+            let r = Renderer::new(&plan, o.render);
+            let scene = r.scene(5);
+            let cam = r.camera_model(5, 1.3, &scene);
+            assert!(!cam.shake.is_identity() && cam.veil > 0.0);
+            let mut s = RowScratch::new(96);
+            for y in 0..64 {
+                cam.row(y, &mut s);
+                let rn = cam.row_noise(y);
+                for x in 0..96 {
+                    let p = cam.pixel(x, y, rn);
+                    let q = [s.r[x], s.g[x], s.b[x]];
+                    for k in 0..3 {
+                        assert!((p[k] - q[k]).abs() < 0.05, "({x}, {y}) {p:?} vs {q:?}");
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn lut_index_is_monotonic_and_close() {
