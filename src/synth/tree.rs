@@ -19,6 +19,8 @@ struct Branch {
 struct Leaf {
     c: P2,
     r_px: f64,
+    /// Direction of the leaf's long axis.
+    dir: P2,
     rgb: Rgb,
     phase: f64,
 }
@@ -112,7 +114,7 @@ impl Tree {
             ]
         };
         let mut leaves = Vec::new();
-        let per_tip = (2400.0 / tips.len().max(1) as f64).ceil() as usize;
+        let per_tip = (4200.0 / tips.len().max(1) as f64).ceil() as usize;
         let crown_top = base.y - height_px;
         for tip in &tips {
             let spread = height_px * 0.13;
@@ -124,11 +126,13 @@ impl Tree {
                 // Lit from above and from the sun side; darker inside the crown.
                 let up = ((base.y - c.y) / height_px).clamp(0.0, 1.0) as f32;
                 let top_lit = 1.0 - ((c.y - crown_top) / height_px).clamp(0.0, 1.0) as f32;
-                let k = rng.random_range(0.55..1.25) * (0.6 + 0.6 * top_lit) * (0.8 + 0.2 * up);
+                let k = rng.random_range(0.35..1.3) * (0.55 + 0.65 * top_lit) * (0.8 + 0.2 * up);
+                let a: f64 = rng.random_range(0.0..std::f64::consts::PI);
                 let tint: f32 = rng.random_range(0.85..1.15);
                 leaves.push(Leaf {
                     c,
-                    r_px: rng.random_range(0.006..0.016) * height_px.max(200.0 * scale),
+                    r_px: rng.random_range(0.0035f64..0.011) * height_px.max(200.0 * scale),
+                    dir: P2::new(a.cos(), a.sin()),
                     rgb: [
                         base_green[0] * k * tint,
                         base_green[1] * k,
@@ -215,7 +219,12 @@ impl Tree {
         for l in &self.leaves {
             let c = l.c + self.displacement(&l.c, t_s, l.phase);
             let rgb = lit(l.rgb);
-            splat.soft_disc(c, l.r_px, 0.6, 1.0, rgb);
+            // A leaf: an elongated blob along its axis, lighter along the middle.
+            let half = l.dir * (l.r_px * 0.6);
+            splat.capsule(c - half, c + half, l.r_px * 0.5, 1.0, |across| {
+                let k = 1.0 - 0.25 * (across * across) as f32;
+                [rgb[0] * k, rgb[1] * k, rgb[2] * k]
+            });
         }
         splat.composite(canvas, 0.0);
     }
@@ -224,7 +233,10 @@ impl Tree {
     pub fn covers(&self, p: &P2, t_s: f64) -> bool {
         self.leaves.iter().any(|l| {
             let c = l.c + self.displacement(&l.c, t_s, l.phase);
-            (c - p).norm() < l.r_px
+            let half = l.dir * (l.r_px * 0.6);
+            let (a, ab) = (c - half, half * 2.0);
+            let t = ((p - a).dot(&ab) / ab.norm_squared().max(1e-9)).clamp(0.0, 1.0);
+            (p - (a + ab * t)).norm() < l.r_px * 0.5
         }) || self.branches.iter().any(|b| {
             let (a, bb) = (
                 b.a + self.displacement(&b.a, t_s, 0.0),
