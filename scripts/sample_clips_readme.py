@@ -39,7 +39,7 @@ with open(os.path.join(d, "README.md"), "w") as out:
 Regenerate exactly with `scripts/make_sample_clips.sh` (seeds and options are in the script; the
 same FFmpeg/x264 build gives byte-identical files; this table is written by
 `scripts/sample_clips_readme.py`). Each clip has `NAME.mp4` (H.264, 25 fps, 8 s, GOP 2 s, no
-B-frames), `NAME.calib.toml` (the contract's calibration) and `NAME.truth.json` (ground truth,
+B-frames, 1.0-1.5 Mbit/s so that every clip stays under 2 MB), `NAME.calib.toml` (the contract's calibration) and `NAME.truth.json` (ground truth,
 format `fallwatch-truth-1`, see `docs/synth.md`).
 
 Clips without an object (`none`) contain distractors only: any event reported there is a false

@@ -41,7 +41,8 @@ pub struct SynthArgs {
     /// cloud_shadow, exposure, tree, shake), "random" (default) or "none".
     #[arg(long, default_value = "random")]
     pub distractors: String,
-    /// Target bitrate, kbit/s (default: about 2000 at 720p, 3000 at 1080p, 4500 at 1440p).
+    /// Target bitrate, kbit/s (default: random, 2000-3250 at 720p, 2800-4550 at 1080p, 3600-5850
+    /// at 1440p).
     #[arg(long)]
     pub bitrate_kbps: Option<u32>,
     /// A named hard case: night-far-small, low-contrast, heavy-rain, above-top-edge, tiny-720p,

@@ -142,7 +142,7 @@ pub struct SynthOptions {
     pub objects: Option<u32>,
     /// Distractors. Default: a random selection.
     pub distractors: Option<Vec<DistractorKind>>,
-    /// Bitrate, kbit/s. Default: random around 2000 (720p), 3000 (1080p), 4500 (1440p).
+    /// Bitrate, kbit/s. Default: random, 2000-3250 (720p), 2800-4550 (1080p), 3600-5850 (1440p).
     pub bitrate_kbps: Option<u32>,
     /// A named hard case.
     pub preset: Option<Preset>,

@@ -217,7 +217,7 @@ impl Body {
                 )
             }
             ObjectKind::Bag => {
-                let l = rng.random_range(0.25..0.42);
+                let l = rng.random_range(0.25..0.4);
                 let m = if rng.random_bool(0.4) {
                     rng.random_range(0.03..0.15)
                 } else {

@@ -544,8 +544,8 @@ impl ClipPlan {
         }
         let bitrate_kbps = opts.bitrate_kbps.unwrap_or_else(|| {
             let base = match height {
-                h if h <= 720 => 2000.0,
-                h if h <= 1080 => 3000.0,
+                h if h <= 720 => 2500.0,
+                h if h <= 1080 => 3500.0,
                 _ => 4500.0,
             };
             (base * rng.random_range(0.8..1.3f64)).round() as u32

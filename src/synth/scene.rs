@@ -1146,11 +1146,15 @@ impl Building {
         let (cu, cv) = ((u / 3.6).floor() as i64, (v / 3.0).floor() as i64);
         let (fu, fv) = ((u / 3.6).fract(), (v / 3.0).fract());
         let is_win = fu > 0.25 && fu < 0.8 && fv > 0.3 && fv < 0.8;
+        let var = noise::rand3(tw.seed, cu, cv, 2) as f32;
         let mut c = if is_win {
-            sc(light.sky(&V3::new(d.x, d.y.abs(), -d.z)), 0.25)
+            sc(light.sky(&V3::new(d.x, d.y.abs(), -d.z)), 0.12 + 0.35 * var)
         } else {
             mul(
-                tw.wall,
+                sc(
+                    tw.wall,
+                    0.8 + 0.35 * noise::fbm2(tw.seed, u * 0.05, v * 0.05, 3) as f32,
+                ),
                 add(
                     light.ambient(&h.n),
                     if light.has_sun() {

@@ -308,3 +308,28 @@ fn presets_do_what_they_say() {
         .count();
     assert_eq!(none, 4);
 }
+
+#[test]
+fn object_kinds_have_sizes_of_4_to_40_cm_and_sensible_drag() {
+    let mut rng = <SynthRng as rand::SeedableRng>::seed_from_u64(9);
+    for kind in ObjectKind::ALL {
+        let mut terminal = Vec::new();
+        for _ in 0..200 {
+            let b = Body::random(&mut rng, kind);
+            assert!(
+                (0.04..=0.40).contains(&b.size_m()),
+                "{kind:?} {}",
+                b.size_m()
+            );
+            assert!(b.mass_kg > 0.0 && b.area_m2 > 0.0 && b.cd > 0.0);
+            terminal.push(b.terminal_m_s());
+        }
+        terminal.sort_by(f64::total_cmp);
+        let median = terminal[terminal.len() / 2];
+        match kind {
+            ObjectKind::Brick => assert!(median > 35.0, "brick {median}"),
+            ObjectKind::Bag => assert!(median < 20.0, "bag {median}"),
+            _ => assert!(median > 5.0, "{kind:?} {median}"),
+        }
+    }
+}
