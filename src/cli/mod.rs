@@ -4,7 +4,9 @@
 mod analyze;
 mod bench;
 mod detect;
+mod eval;
 mod probe;
+mod synth;
 
 use std::process::ExitCode;
 
@@ -36,6 +38,10 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// Run the object detector on images; print one JSON line of boxes per image.
     Detect(detect::DetectArgs),
+    /// Generate synthetic camera clips with exact ground truth (one clip or an evaluation set).
+    Synth(synth::SynthArgs),
+    /// Run the analysis on a folder of synthetic clips and score it against their ground truth.
+    Eval(eval::EvalArgs),
 }
 
 /// Source options shared by the commands that read video.
@@ -82,6 +88,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Probe(a) => probe::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Detect(a) => detect::run(a),
+        Command::Synth(a) => synth::run(a, args.quiet),
+        Command::Eval(a) => eval::run(a, args.quiet),
     }
 }
 
