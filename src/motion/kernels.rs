@@ -24,8 +24,6 @@ pub const MAX_RATE_SHIFT: u32 = 7;
 /// Parameters of [`diff_update`] for one tile segment.
 #[derive(Clone, Copy, Debug)]
 pub struct UpdateParams {
-    /// Tile gain x 2048, at most [`MAX_GAIN_Q11`].
-    pub gain_q11: u16,
     /// A pixel with `|d4|` above this counts as foreground for the update (slower rate).
     pub fg_thr_q2: i16,
     /// Background learning rate 2^-shift for background pixels, 1..=7.
@@ -113,7 +111,8 @@ pub fn add_cols_ref(acc: &mut [u32], row: &[u8]) {
 /// Difference of one row segment against the gain-compensated background, and the background and
 /// variability updates. Writes `d4`; returns the sum of the updated background (Q7).
 ///
-/// Per pixel: `d4 = 4 I - (bg * gain_q11) >> 16`; `bg += round((128 I - bg) / 2^k)` with `k` the
+/// Per pixel: `d4 = 4 I - (bg * gain) >> 16` with `gain` the pixel's gain x 2048 (at most
+/// [`MAX_GAIN_Q11`]); `bg += round((128 I - bg) / 2^k)` with `k` the
 /// foreground shift when `|d4| > fg_thr_q2`, else the background shift;
 /// `var += round((min(|d4|, var_clip_q2) - var) / 2^shift_var)`.
 #[multiversion(targets(
@@ -127,15 +126,25 @@ pub fn diff_update(
     bg: &mut [u16],
     var: &mut [u8],
     d4: &mut [i16],
+    gain: &[u16],
     p: UpdateParams,
 ) -> u32 {
-    debug_assert!(p.gain_q11 <= MAX_GAIN_Q11);
     debug_assert!((1..=MAX_RATE_SHIFT).contains(&p.shift_bg));
     debug_assert!((1..=MAX_RATE_SHIFT).contains(&p.shift_fg));
     debug_assert!((1..=MAX_RATE_SHIFT).contains(&p.shift_var));
-    let n = img.len().min(bg.len()).min(var.len()).min(d4.len());
-    let (img, bg, var, d4) = (&img[..n], &mut bg[..n], &mut var[..n], &mut d4[..n]);
-    let g = u32::from(p.gain_q11);
+    let n = img
+        .len()
+        .min(bg.len())
+        .min(var.len())
+        .min(d4.len())
+        .min(gain.len());
+    let (img, bg, var, d4, gain) = (
+        &img[..n],
+        &mut bg[..n],
+        &mut var[..n],
+        &mut d4[..n],
+        &gain[..n],
+    );
     let (kb, kf, kv) = (p.shift_bg, p.shift_fg, p.shift_var);
     let (rb, rf, rv) = (1i16 << (kb - 1), 1i16 << (kf - 1), 1i16 << (kv - 1));
     let thr = p.fg_thr_q2;
@@ -145,16 +154,17 @@ pub fn diff_update(
     let mut i = 0;
     while i + L <= n {
         let mut acc = [0u32; L];
-        let (im, b, v, d) = (
+        let (im, b, v, d, g) = (
             &img[i..i + L],
             &mut bg[i..i + L],
             &mut var[i..i + L],
             &mut d4[i..i + L],
+            &gain[i..i + L],
         );
         for j in 0..L {
             let iv = i16::from(im[j]);
             let bj = b[j];
-            let gb4 = ((u32::from(bj) * g) >> 16) as i16;
+            let gb4 = ((u32::from(bj) * u32::from(g[j].min(MAX_GAIN_Q11))) >> 16) as i16;
             let dj = (iv << 2) - gb4;
             d[j] = dj;
             let a = dj.abs();
@@ -175,7 +185,7 @@ pub fn diff_update(
     for j in i..n {
         let iv = i16::from(img[j]);
         let bj = bg[j];
-        let gb4 = ((u32::from(bj) * g) >> 16) as i16;
+        let gb4 = ((u32::from(bj) * u32::from(gain[j].min(MAX_GAIN_Q11))) >> 16) as i16;
         let dj = (iv << 2) - gb4;
         d4[j] = dj;
         let a = dj.abs();
@@ -201,13 +211,15 @@ pub fn diff_update_ref(
     bg: &mut [u16],
     var: &mut [u8],
     d4: &mut [i16],
+    gain: &[u16],
     p: UpdateParams,
 ) -> u32 {
     let mut sum = 0u32;
     for x in 0..img.len() {
         let i = i32::from(img[x]);
         let b = i32::from(bg[x]);
-        let comp = (b * i32::from(p.gain_q11)) >> 16; // 4 * gain * bg / 128
+        let g = i32::from(gain[x].min(MAX_GAIN_Q11));
+        let comp = (b * g) >> 16; // 4 * gain * bg / 128
         let d = 4 * i - comp;
         d4[x] = d as i16;
         let k = if d.abs() > i32::from(p.fg_thr_q2) {
@@ -228,26 +240,45 @@ pub fn diff_update_ref(
 }
 
 /// Difference of one row segment against a background row without updating it (used when the
-/// background was shifted to follow camera shake): `d4 = 4 I - (bg * gain_q11) >> 16`.
+/// background was shifted to follow camera shake): `d4 = 4 I - (bg * gain) >> 16`.
 #[multiversion(targets(
     "x86_64+avx512f+avx512bw+avx512vl+avx2+avx+fma",
     "x86_64+avx2+avx+fma",
     "x86_64+sse4.1+ssse3",
     "aarch64+neon"
 ))]
-pub fn diff_only(img: &[u8], bg: &[u16], gain_q11: u16, d4: &mut [i16]) {
-    debug_assert!(gain_q11 <= MAX_GAIN_Q11);
-    let g = u32::from(gain_q11);
-    for ((d, &i), &b) in d4.iter_mut().zip(img).zip(bg) {
-        *d = (i16::from(i) << 2) - ((u32::from(b) * g) >> 16) as i16;
+pub fn diff_only(img: &[u8], bg: &[u16], gain: &[u16], d4: &mut [i16]) {
+    for (((d, &i), &b), &g) in d4.iter_mut().zip(img).zip(bg).zip(gain) {
+        *d = (i16::from(i) << 2) - ((u32::from(b) * u32::from(g.min(MAX_GAIN_Q11))) >> 16) as i16;
     }
 }
 
 /// Reference for [`diff_only`].
-pub fn diff_only_ref(img: &[u8], bg: &[u16], gain_q11: u16, d4: &mut [i16]) {
+pub fn diff_only_ref(img: &[u8], bg: &[u16], gain: &[u16], d4: &mut [i16]) {
     for x in 0..img.len() {
-        let comp = (i32::from(bg[x]) * i32::from(gain_q11)) >> 16;
+        let comp = (i32::from(bg[x]) * i32::from(gain[x].min(MAX_GAIN_Q11))) >> 16;
         d4[x] = (4 * i32::from(img[x]) - comp) as i16;
+    }
+}
+
+/// A linear ramp: `out[i] = (start_q8 + step_q8 * i) >> 8`, for per-pixel gains interpolated
+/// between tile centres. The caller keeps every value inside `0..=u16::MAX`.
+#[multiversion(targets(
+    "x86_64+avx512f+avx512bw+avx512vl+avx2+avx+fma",
+    "x86_64+avx2+avx+fma",
+    "x86_64+sse4.1+ssse3",
+    "aarch64+neon"
+))]
+pub fn ramp(out: &mut [u16], start_q8: i32, step_q8: i32) {
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = ((start_q8 + step_q8 * i as i32) >> 8) as u16;
+    }
+}
+
+/// Reference for [`ramp`].
+pub fn ramp_ref(out: &mut [u16], start_q8: i32, step_q8: i32) {
+    for i in 0..out.len() {
+        out[i] = (i64::from(start_q8) + i64::from(step_q8) * i as i64).div_euclid(256) as u16;
     }
 }
 
@@ -456,19 +487,18 @@ mod tests {
         }
     }
 
-    fn params_cases() -> Vec<UpdateParams> {
+    fn params_cases() -> Vec<(u16, UpdateParams)> {
         let mut v = Vec::new();
-        for &gain_q11 in &[0u16, 1, 1536, UNIT_GAIN_Q11, 3000, MAX_GAIN_Q11] {
+        for &gain_q11 in &[0u16, 1, 1536, UNIT_GAIN_Q11, 3000, MAX_GAIN_Q11, u16::MAX] {
             for &(kb, kf) in &[(1u32, 1u32), (5, 7), (7, 7), (3, 6)] {
                 for &fg_thr_q2 in &[0i16, 40, 4000] {
-                    v.push(UpdateParams {
-                        gain_q11,
+                    v.push((gain_q11, UpdateParams {
                         fg_thr_q2,
                         shift_bg: kb,
                         shift_fg: kf,
                         shift_var: 1 + kb % 7,
                         var_clip_q2: [0i16, 60, 255, 400][(kb % 4) as usize],
-                    });
+                    }));
                 }
             }
         }
@@ -479,8 +509,13 @@ mod tests {
     fn diff_update_matches_reference_on_random_and_extreme_input() {
         let mut r = rng();
         for &n in &LENS {
-            for p in params_cases() {
-                for kind in 0..3 {
+            for (g, p) in params_cases() {
+                for kind in 0..4 {
+                    let gain: Vec<u16> = if kind == 3 {
+                        (0..n).map(|_| r.random_range(0..=MAX_GAIN_Q11)).collect()
+                    } else {
+                        vec![g; n]
+                    };
                     let img: Vec<u8> = match kind {
                         0 => (0..n).map(|_| r.random()).collect(),
                         1 => structured_u8(n, 3),
@@ -495,8 +530,8 @@ mod tests {
                     let (mut bg_a, mut bg_b) = (bg0.clone(), bg0.clone());
                     let (mut v_a, mut v_b) = (var0.clone(), var0.clone());
                     let (mut d_a, mut d_b) = (vec![0i16; n], vec![0i16; n]);
-                    let sa = diff_update(&img, &mut bg_a, &mut v_a, &mut d_a, p);
-                    let sb = diff_update_ref(&img, &mut bg_b, &mut v_b, &mut d_b, p);
+                    let sa = diff_update(&img, &mut bg_a, &mut v_a, &mut d_a, &gain, p);
+                    let sb = diff_update_ref(&img, &mut bg_b, &mut v_b, &mut d_b, &gain, p);
                     assert_eq!(d_a, d_b, "d4 n={n} {p:?}");
                     assert_eq!(bg_a, bg_b, "bg n={n} {p:?}");
                     assert_eq!(v_a, v_b, "var n={n} {p:?}");
@@ -504,8 +539,8 @@ mod tests {
                     assert!(bg_a.iter().all(|&b| b <= 32640));
                     let mut d_c = vec![0i16; n];
                     let mut d_d = vec![0i16; n];
-                    diff_only(&img, &bg0, p.gain_q11, &mut d_c);
-                    diff_only_ref(&img, &bg0, p.gain_q11, &mut d_d);
+                    diff_only(&img, &bg0, &gain, &mut d_c);
+                    diff_only_ref(&img, &bg0, &gain, &mut d_d);
                     assert_eq!(d_c, d_d);
                 }
             }
@@ -518,8 +553,8 @@ mod tests {
         let mut bg = vec![0u16; 70];
         let mut var = vec![0u8; 70];
         let mut d = vec![0i16; 70];
+        let gain = vec![UNIT_GAIN_Q11; 70];
         let p = UpdateParams {
-            gain_q11: UNIT_GAIN_Q11,
             fg_thr_q2: i16::MAX,
             shift_bg: 5,
             shift_fg: 7,
@@ -527,11 +562,23 @@ mod tests {
             var_clip_q2: 255,
         };
         for _ in 0..600 {
-            diff_update(&img, &mut bg, &mut var, &mut d, p);
+            diff_update(&img, &mut bg, &mut var, &mut d, &gain, p);
         }
         // Within the dead zone of the rounded update (2^(k-1) / 128 grey levels).
         assert!(bg.iter().all(|&b| (25600 - 16..=25600).contains(&b)), "{bg:?}");
         assert!(d.iter().all(|&v| v.abs() <= 1));
+    }
+
+    #[test]
+    fn ramp_matches_reference() {
+        for &n in &LENS {
+            for &(start, step) in &[(0, 0), (2048 << 8, 37), (8192 << 8, -4000), (100, 1 << 12)] {
+                let (mut a, mut b) = (vec![0u16; n], vec![0u16; n]);
+                ramp(&mut a, start, step);
+                ramp_ref(&mut b, start, step);
+                assert_eq!(a, b, "n={n} start={start} step={step}");
+            }
+        }
     }
 
     #[test]

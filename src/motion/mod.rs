@@ -412,6 +412,9 @@ pub struct MotionDetector {
     s_row: Vec<i16>,
     mask: Vec<u8>,
     bg_row: Vec<u16>,
+    /// Per-pixel gain (x 2048) of the current row, interpolated between tile centres.
+    gain_row: Vec<u16>,
+    gain_cols: Vec<f64>,
     // Spans of shaken frames.
     shaken_proc: RowSpans,
     shaken_anchors: RowSpans,
@@ -437,6 +440,8 @@ pub struct MotionDetector {
 
 /// Rows of the column profile: every `COL_PROFILE_STEP`-th row of the region.
 const COL_PROFILE_STEP: usize = 4;
+/// The per-pixel gain row is recomputed every `GAIN_ROW_STEP` rows.
+const GAIN_ROW_STEP: usize = 4;
 
 impl MotionDetector {
     /// A detector for `width` x `height` frames of the camera calibrated by `calib`.
@@ -544,6 +549,8 @@ impl MotionDetector {
             s_row: vec![0; width + 1],
             mask: vec![0; width + 1],
             bg_row: vec![0; width + 2],
+            gain_row: vec![kernels::UNIT_GAIN_Q11; width + 1],
+            gain_cols: vec![1.0; nx],
             shaken_proc: RowSpans::empty(height),
             shaken_anchors: RowSpans::empty(height),
             span_tmp: Vec::new(),
@@ -597,6 +604,8 @@ impl MotionDetector {
             + self.s_row.capacity() * 2
             + self.mask.capacity()
             + self.bg_row.capacity() * 2
+            + self.gain_row.capacity() * 2
+            + self.gain_cols.capacity() * 8
             + (self.row_count.capacity() + self.col_count.capacity() + self.col_acc.capacity())
                 * 4
             + (self.row_prof.capacity() + self.col_prof.capacity()) * 4
@@ -689,12 +698,17 @@ impl MotionDetector {
 
         // Illumination. On a shaken frame the tile sums of frame and background cover different
         // content, so only their median (robust to that) is used, for every tile.
+        let previous = shaken.then(|| self.tiles.gain_q11.clone());
         let median_gain = self.compute_gains();
-        if shaken {
-            let g = (median_gain * 2048.0)
-                .round()
-                .clamp(0.0, f64::from(kernels::MAX_GAIN_Q11)) as u16;
-            self.tiles.gain_q11.fill(g);
+        if let Some(previous) = previous {
+            if (median_gain - 1.0).abs() <= 0.02 {
+                self.tiles.gain_q11 = previous;
+            } else {
+                let g = (median_gain * 2048.0)
+                    .round()
+                    .clamp(0.0, f64::from(kernels::MAX_GAIN_Q11)) as u16;
+                self.tiles.gain_q11.fill(g);
+            }
         }
         self.stats.median_gain = median_gain as f32;
         if (median_gain - 1.0).abs() > self.cfg.illumination_jump {
@@ -875,7 +889,6 @@ impl MotionDetector {
         };
         let fg_thr_q2 = self.tiles.t_tile[tile] / 4;
         UpdateParams {
-            gain_q11: self.tiles.gain_q11[tile],
             fg_thr_q2,
             var_clip_q2: 255,
             shift_bg: kb,
@@ -903,6 +916,9 @@ impl MotionDetector {
         let mut fg_total = 0u32;
         let (bx0, by0, bw) = (self.bx0, self.by0, self.bw);
         for y in by0..by0 + self.bh {
+            if (y - by0) % GAIN_ROW_STEP == 0 {
+                self.fill_gain_row(y);
+            }
             let irow = luma.row(y);
             let off = (y - by0) * bw;
             for si in 0..self.roi.row(y).len() {
@@ -915,6 +931,7 @@ impl MotionDetector {
                         &mut self.bg[off + a - bx0..off + b - bx0],
                         &mut self.var[off + a - bx0..off + b - bx0],
                         &mut self.d4[a..b],
+                        &self.gain_row[a..b],
                         p,
                     );
                     self.tiles.sum_b[tile] += u64::from(sb);
@@ -1017,9 +1034,6 @@ impl MotionDetector {
         }
         self.shaken_anchors = anchor_spans(&self.shaken_proc, 0, self.height);
 
-        let t_nx = self.tiles.nx;
-        let th = self.tiles.th as usize;
-        let tw = self.tiles.tw;
         self.tiles.noise_sum.fill(0);
         self.tiles.noise_cnt.fill(0);
         let mut fg_total = 0u32;
@@ -1030,6 +1044,9 @@ impl MotionDetector {
             if n_spans == 0 {
                 prev_row_had_spans = false;
                 continue;
+            }
+            if !prev_row_had_spans || y % GAIN_ROW_STEP == 0 {
+                self.fill_gain_row(y);
             }
             let irow = luma.row(y);
             let yb = y as isize + iv;
@@ -1047,15 +1064,12 @@ impl MotionDetector {
                     wy,
                     &mut self.bg_row[a..b],
                 );
-                for (tx, a, b) in segments(s, tw) {
-                    let tile = (y / th) * t_nx + tx;
-                    kernels::diff_only(
-                        &irow[a..b],
-                        &self.bg_row[a..b],
-                        self.tiles.gain_q11[tile],
-                        &mut self.d4[a..b],
-                    );
-                }
+                kernels::diff_only(
+                    &irow[a..b],
+                    &self.bg_row[a..b],
+                    &self.gain_row[a..b],
+                    &mut self.d4[a..b],
+                );
                 kernels::pair_sum(&self.d4[a..b], &mut self.h_cur[a..b - 1]);
             }
             if y > 0 && prev_row_had_spans {
@@ -1065,6 +1079,47 @@ impl MotionDetector {
             prev_row_had_spans = true;
         }
         fg_total
+    }
+
+    /// Fills `gain_row` over the region's columns for row `y`: tile gains bilinearly
+    /// interpolated between tile centres (constant beyond the outermost centres), so gain
+    /// corrections have no seams at tile boundaries.
+    fn fill_gain_row(&mut self, y: usize) {
+        let t = &self.tiles;
+        let (tw, th) = (f64::from(t.tw), f64::from(t.th));
+        let fy = ((y as f64 + 0.5) / th - 0.5).clamp(0.0, (t.ny - 1) as f64);
+        let t0 = fy.floor() as usize;
+        let t1 = (t0 + 1).min(t.ny - 1);
+        let f = fy - t0 as f64;
+        for (tx, g) in self.gain_cols.iter_mut().enumerate() {
+            *g = f64::from(t.gain_q11[t0 * t.nx + tx]) * (1.0 - f)
+                + f64::from(t.gain_q11[t1 * t.nx + tx]) * f;
+        }
+        let (x_lo, x_hi) = (self.bx0, self.bx0 + self.bw);
+        let centre = |k: usize| (k as f64 + 0.5) * tw - 0.5;
+        let first = (centre(0).ceil() as usize).clamp(x_lo, x_hi);
+        let row = &mut self.gain_row;
+        kernels::ramp(&mut row[x_lo..first], (self.gain_cols[0] * 256.0) as i32, 0);
+        for k in 0..t.nx - 1 {
+            let a = (centre(k).ceil() as usize).clamp(x_lo, x_hi);
+            let b = (centre(k + 1).ceil() as usize).clamp(x_lo, x_hi);
+            if b > a {
+                let (g0, g1) = (self.gain_cols[k], self.gain_cols[k + 1]);
+                let slope = (g1 - g0) / tw;
+                let start = g0 + slope * (a as f64 - centre(k));
+                kernels::ramp(
+                    &mut row[a..b],
+                    (start * 256.0).round() as i32,
+                    (slope * 256.0).round() as i32,
+                );
+            }
+        }
+        let last = (centre(t.nx - 1).ceil() as usize).clamp(x_lo, x_hi);
+        kernels::ramp(
+            &mut row[last..x_hi],
+            (self.gain_cols[t.nx - 1] * 256.0) as i32,
+            0,
+        );
     }
 
     /// Moves each tile's noise estimate towards this frame's and sets next frame's thresholds.

@@ -180,17 +180,19 @@ fn global_brightness_jump_gives_no_candidates() {
 
 #[test]
 fn gradual_and_local_light_changes_are_compensated() {
-    // A cloud shadow: one half of the image darkens by 12% over 10 frames.
+    // A cloud shadow: the left part of the image darkens by 20% over 2 s, with a penumbra a
+    // third of the image wide.
     let mut det = detector(MotionConfig::default());
     let mut scene = Scene::new(W, H, 4);
     let mut total = 0;
-    for i in 0..40 {
+    for i in 0..80 {
         let mut img = scene.frame(&[], 2.0, 1.0, 0.0, 0.0);
-        let g = 1.0 - 0.12 * ((i as f64 - 15.0) / 10.0).clamp(0.0, 1.0);
+        let depth = 0.2 * ((i as f64 - 15.0) / 50.0).clamp(0.0, 1.0);
         for y in 0..H {
-            for x in 0..W / 2 {
+            for x in 0..W {
+                let inside = 1.0 - ((x as f64 - 100.0) / 100.0).clamp(0.0, 1.0);
                 let v = &mut img[y * W + x];
-                *v = (f64::from(*v) * g).round() as u8;
+                *v = (f64::from(*v) * (1.0 - depth * inside)).round() as u8;
             }
         }
         let cands = run(&mut det, &img, i);
@@ -199,7 +201,7 @@ fn gradual_and_local_light_changes_are_compensated() {
             total += cands.len();
         }
     }
-    assert!(total <= 30, "{total} candidates from a soft shadow");
+    assert!(total <= 15, "{total} candidates from a soft shadow");
     assert_eq!(det.stats().total_floods, 0);
 }
 
@@ -301,7 +303,7 @@ fn flicker_and_sway_are_suppressed_by_variability() {
 #[test]
 fn rain_is_capped_and_counted_not_flooded() {
     let cfg = MotionConfig {
-        max_candidates: 40,
+        max_candidates: 20,
         ..MotionConfig::default()
     };
     let mut det = detector(cfg);
@@ -309,8 +311,9 @@ fn rain_is_capped_and_counted_not_flooded() {
     let mut rng = ChaCha8Rng::seed_from_u64(99);
     let mut max_seen = 0;
     for i in 0..30 {
+        // 30 streaks in 320x240 is ~800 in a 1080p frame: heavy rain.
         let drops: Vec<Obj> = if i >= 10 {
-            (0..80)
+            (0..30)
                 .map(|_| Obj {
                     x: rng.random_range(10.0..310.0),
                     y: rng.random_range(10.0..230.0),
@@ -327,7 +330,7 @@ fn rain_is_capped_and_counted_not_flooded() {
         let cands = run(&mut det, &img, i);
         max_seen = max_seen.max(cands.len());
         if i >= 12 {
-            assert!(det.stats().dropped_over_cap > 0);
+            assert!(det.stats().dropped_over_cap > 0, "{:?}", det.stats());
             // Streaks keep their shape: long and near-vertical.
             let streaky = cands
                 .iter()
@@ -336,7 +339,7 @@ fn rain_is_capped_and_counted_not_flooded() {
             assert!(streaky * 2 > cands.len(), "{streaky} of {}", cands.len());
         }
     }
-    assert_eq!(max_seen, 40);
+    assert_eq!(max_seen, 20);
     assert!(det.stats().total_capped_frames >= 18);
     assert_eq!(det.stats().total_floods, 0);
 }
@@ -412,22 +415,13 @@ fn show(tag: &str, i: usize, det: &MotionDetector, cands: &[Candidate]) {
 #[test]
 fn debug_slow() {
     let mut det = detector(MotionConfig::default());
-    let mut scene = Scene::new(W, H, 8);
-    for i in 0..30 {
-        let (sx, sy) = if (20..23).contains(&i) { (0.0, -3.0) } else { (0.0, 0.0) };
-        let img = scene.frame(&[], 2.0, 1.0, sx, sy);
-        let cands = run(&mut det, &img, i);
-        if i >= 18 { show("shake", i, &det, &cands); }
-        if i == 19 { eprintln!("t {:?}", &det.tiles.t_tile); eprintln!("sig {:?}", det.tiles.sigma_s.iter().map(|s| *s as i32).collect::<Vec<_>>()); }
-    }
-    let mut det = detector(MotionConfig::default());
     let mut scene = Scene::new(W, H, 4);
     for i in 0..40 {
         let mut img = scene.frame(&[], 2.0, 1.0, 0.0, 0.0);
-        let g = 1.0 - 0.12 * ((i as f64 - 15.0) / 10.0).clamp(0.0, 1.0);
-        for y in 0..H { for x in 0..W / 2 { let v = &mut img[y * W + x]; *v = (f64::from(*v) * g).round() as u8; } }
+        let depth = 0.15 * ((i as f64 - 15.0) / 10.0).clamp(0.0, 1.0);
+        for y in 0..H { for x in 0..W { let inside = 1.0 - ((x as f64 - 130.0) / 60.0).clamp(0.0, 1.0); let v = &mut img[y * W + x]; *v = (f64::from(*v) * (1.0 - depth * inside)).round() as u8; } }
         let cands = run(&mut det, &img, i);
-        if i >= 10 { show("shadow", i, &det, &cands); }
+        if i >= 14 { show("shadow", i, &det, &cands); eprintln!("  gains row3 {:?} g {}", &det.tiles.gain_q11[3*5..4*5], det.stats().median_gain); }
     }
     panic!();
 }
