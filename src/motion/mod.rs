@@ -71,16 +71,21 @@ pub struct MotionConfig {
     pub initial_noise_grey: f64,
     /// Tile noise estimates move this fraction towards each frame's measurement. Default: 0.1.
     pub noise_rate: f64,
-    /// Background learning rate 2^-n where a pixel looks like background, n in 1..=7.
-    /// Default: 5 (1/32 per frame, ~1.3 s at 25 fps).
-    pub bg_rate_shift: u32,
-    /// Background learning rate 2^-n where a pixel looks like foreground, n in 1..=7.
-    /// Default: 6 (1/64 per frame: a slow object leaks little; ghosts fade in a few seconds).
-    pub fg_rate_shift: u32,
-    /// Learning rate 2^-n of each pixel's variability (running mean of |difference|), n in
-    /// 1..=7. Default: 6 (1/64 per frame: flicker and sway are learnt in ~2.5 s at 25 fps, while
-    /// an object must dwell on a pixel ~13 frames before its own variability hides it).
-    pub var_rate_shift: u32,
+    /// Background learning rate per frame where a pixel looks like background, in
+    /// (0, 0.24]. Default: 1/32 (~1.3 s at 25 fps).
+    pub bg_rate: f64,
+    /// Background learning rate per frame where a pixel looks like foreground, in [0, 0.24].
+    /// Default: 1/64 (a slow object leaks little; ghosts fade in a few seconds).
+    pub fg_rate: f64,
+    /// Learning rate per frame of each pixel's variability (running mean of |difference|), in
+    /// (0, 0.24]. Default: 1/64 (flicker and sway are learnt in ~2.5 s at 25 fps, while an object
+    /// must dwell on a pixel ~13 frames before its own variability hides it).
+    pub var_rate: f64,
+    /// Each row's background and variability are written every `update_interleave`-th frame
+    /// (rows take turns; the rate per update is scaled so the rate per frame holds). Reading the
+    /// model is unavoidable, writing it every frame is not: 2 cuts the memory traffic of the
+    /// main pass by a quarter. Default: 2.
+    pub update_interleave: u32,
     /// Per-pixel threshold = variability x this (flicker and sway suppression), 0..=64; 0 turns
     /// it off. Default: 12.
     pub var_mult: u32,
@@ -131,9 +136,10 @@ impl Default for MotionConfig {
             min_threshold_grey: 4.0,
             initial_noise_grey: 2.0,
             noise_rate: 0.1,
-            bg_rate_shift: 5,
-            fg_rate_shift: 6,
-            var_rate_shift: 6,
+            bg_rate: 1.0 / 32.0,
+            fg_rate: 1.0 / 64.0,
+            var_rate: 1.0 / 64.0,
+            update_interleave: 2,
             var_mult: 12,
             warmup_frames: 8,
             illumination_jump: 0.15,
@@ -156,15 +162,22 @@ impl Default for MotionConfig {
 impl MotionConfig {
     /// Checks ranges; errors name the field.
     pub fn validate(&self) -> Result<()> {
-        let shifts = [
-            ("bg_rate_shift", self.bg_rate_shift),
-            ("fg_rate_shift", self.fg_rate_shift),
-            ("var_rate_shift", self.var_rate_shift),
+        let rates = [
+            ("bg_rate", self.bg_rate, false),
+            ("fg_rate", self.fg_rate, true),
+            ("var_rate", self.var_rate, false),
         ];
-        for (name, v) in shifts {
-            if !(1..=kernels::MAX_RATE_SHIFT).contains(&v) {
-                bail!(InvalidInput, "motion.{name} must be in 1..=7, got {v}");
+        for (name, v, zero_ok) in rates {
+            if !(v.is_finite() && v <= 0.24 && (v > 0.0 || zero_ok && v == 0.0)) {
+                bail!(InvalidInput, "motion.{name} must be in (0, 0.24], got {v}");
             }
+        }
+        if !(1..=4).contains(&self.update_interleave) {
+            bail!(
+                InvalidInput,
+                "motion.update_interleave must be in 1..=4, got {}",
+                self.update_interleave
+            );
         }
         if self.var_mult > kernels::MAX_VAR_MULT as u32 {
             bail!(
@@ -335,6 +348,8 @@ struct Tiles {
     /// Noise standard deviation of the box sum, box units.
     sigma_s: Vec<f32>,
     t_tile: Vec<i16>,
+    /// `sigma_s` rounded: the level whose exceedances are counted.
+    noise_level: Vec<i16>,
     noise_sum: Vec<u64>,
     noise_cnt: Vec<u32>,
 }
@@ -348,6 +363,7 @@ impl Tiles {
             + self.gain_q11.capacity() * 2
             + self.sigma_s.capacity() * 4
             + self.t_tile.capacity() * 2
+            + self.noise_level.capacity() * 2
             + self.noise_sum.capacity() * 8
             + self.noise_cnt.capacity() * 4
     }
@@ -399,8 +415,8 @@ pub struct MotionDetector {
     by0: usize,
     bw: usize,
     bh: usize,
-    /// Background, grey x 128.
-    bg: Vec<u16>,
+    /// Background, grey levels.
+    bg: Vec<u8>,
     /// Variability: running mean of min(|4 d|, 255).
     var: Vec<u8>,
     tiles: Tiles,
@@ -411,7 +427,10 @@ pub struct MotionDetector {
     h_cur: Vec<i16>,
     s_row: Vec<i16>,
     mask: Vec<u8>,
-    bg_row: Vec<u16>,
+    bg_row: Vec<u8>,
+    /// Dither bytes for the stochastic rounding of model updates (a row's slice starts at a
+    /// pseudo-random offset each frame).
+    dither: Vec<u8>,
     /// Per-pixel gain (x 2048) of the current row, interpolated between tile centres.
     gain_row: Vec<u16>,
     gain_cols: Vec<f64>,
@@ -435,6 +454,8 @@ pub struct MotionDetector {
     candidates: Vec<Candidate>,
     since_base: u64,
     shaken_run: u32,
+    /// This frame's learning rates, see [`MotionDetector::frame_rates`].
+    rates: [i16; 3],
     stats: MotionStats,
 }
 
@@ -515,6 +536,7 @@ impl MotionDetector {
             gain_q11: vec![kernels::UNIT_GAIN_Q11; nt],
             sigma_s: vec![sigma0; nt],
             t_tile: vec![0; nt],
+            noise_level: vec![0; nt],
             noise_sum: vec![0; nt],
             noise_cnt: vec![0; nt],
         };
@@ -549,6 +571,7 @@ impl MotionDetector {
             s_row: vec![0; width + 1],
             mask: vec![0; width + 1],
             bg_row: vec![0; width + 2],
+            dither: dither_table(width + DITHER_SPAN),
             gain_row: vec![kernels::UNIT_GAIN_Q11; width + 1],
             gain_cols: vec![1.0; nx],
             shaken_proc: RowSpans::empty(height),
@@ -568,6 +591,7 @@ impl MotionDetector {
             candidates: Vec::new(),
             since_base: 0,
             shaken_run: 0,
+            rates: [0; 3],
             stats: MotionStats::default(),
             roi,
             anchors,
@@ -585,6 +609,11 @@ impl MotionDetector {
         &self.roi
     }
 
+    /// The last frame's candidates (what [`MotionDetector::process`] returned).
+    pub fn candidates(&self) -> &[Candidate] {
+        &self.candidates
+    }
+
     /// What happened on the last frame, and totals.
     pub fn stats(&self) -> MotionStats {
         self.stats
@@ -592,7 +621,8 @@ impl MotionDetector {
 
     /// Heap memory held by this detector (model, buffers, scratch), bytes.
     pub fn memory_bytes(&self) -> usize {
-        self.bg.capacity() * 2
+        self.bg.capacity()
+            + self.dither.capacity()
             + self.var.capacity()
             + self.tiles.memory_bytes()
             + self.roi.memory_bytes()
@@ -603,7 +633,7 @@ impl MotionDetector {
                 * 2
             + self.s_row.capacity() * 2
             + self.mask.capacity()
-            + self.bg_row.capacity() * 2
+            + self.bg_row.capacity()
             + self.gain_row.capacity() * 2
             + self.gain_cols.capacity() * 8
             + (self.row_count.capacity() + self.col_count.capacity() + self.col_acc.capacity())
@@ -816,7 +846,7 @@ impl MotionDetector {
             t.raw_gain[i] = if n == 0 {
                 f32::NAN
             } else {
-                let mean_b = t.sum_b[i] as f64 / 128.0 / f64::from(n);
+                let mean_b = t.sum_b[i] as f64 / f64::from(n);
                 let mean_i = f64::from(t.sum_i[i]) / f64::from(n);
                 if mean_b >= 4.0 {
                     (mean_i / mean_b).clamp(0.25, 4.0) as f32
@@ -863,12 +893,10 @@ impl MotionDetector {
         for yy in 0..self.bh {
             let irow = &luma.row(self.by0 + yy)[self.bx0..self.bx0 + self.bw];
             let brow = &mut self.bg[yy * self.bw..(yy + 1) * self.bw];
-            for (b, &i) in brow.iter_mut().zip(irow) {
-                *b = u16::from(i) << 7;
-            }
+            brow.copy_from_slice(irow);
         }
         for (sb, &si) in self.tiles.sum_b.iter_mut().zip(&self.tiles.sum_i) {
-            *sb = u64::from(si) << 7;
+            *sb = u64::from(si);
         }
         self.tiles.gain_q11.fill(kernels::UNIT_GAIN_Q11);
         self.since_base = 0;
@@ -877,31 +905,54 @@ impl MotionDetector {
         self.stats.total_rebases += 1;
     }
 
-    fn update_params(&self, tile: usize) -> UpdateParams {
-        // Warm-up: a running average (rate 1/2, 1/4, ...) until the configured rate.
-        let n = self.since_base + 1;
-        let ramp = (64 - n.leading_zeros() - 1).max(1);
-        let (kb, kf) = if self.since_base < u64::from(self.cfg.warmup_frames) {
-            let k = ramp.min(self.cfg.bg_rate_shift);
-            (k, k)
+    /// Rows updated this frame take turns: every row while warming up, else every
+    /// `update_interleave`-th row.
+    fn updates_row(&self, y: usize) -> bool {
+        let k = self.interleave();
+        k == 1 || (y as u64 + self.stats.frames) % k == 0
+    }
+
+    fn interleave(&self) -> u64 {
+        if self.since_base < u64::from(self.cfg.warmup_frames) {
+            1
         } else {
-            (self.cfg.bg_rate_shift, self.cfg.fg_rate_shift)
+            u64::from(self.cfg.update_interleave)
+        }
+    }
+
+    /// This frame's learning rates (x 256 per update): background, foreground, variability.
+    fn frame_rates(&self) -> [i16; 3] {
+        let q8 = |rate: f64| {
+            (rate * 256.0 + 0.5).clamp(0.0, f64::from(kernels::MAX_RATE_Q8)) as i16
         };
-        let fg_thr_q2 = self.tiles.t_tile[tile] / 4;
+        let k = self.interleave() as f64;
+        if self.since_base < u64::from(self.cfg.warmup_frames) {
+            // Warm-up: a running average (1/2, 1/3, ...) until the configured rate.
+            let r = (1.0 / (self.since_base as f64 + 2.0)).max(self.cfg.bg_rate);
+            [q8(r), q8(r), q8(self.cfg.var_rate * k).max(1)]
+        } else {
+            [
+                q8(self.cfg.bg_rate * k).max(1),
+                q8(self.cfg.fg_rate * k),
+                q8(self.cfg.var_rate * k).max(1),
+            ]
+        }
+    }
+
+    fn update_params(&self, tile: usize) -> UpdateParams {
         UpdateParams {
-            fg_thr_q2,
+            fg_thr_q2: self.tiles.t_tile[tile] / 4,
+            rate_bg_q8: self.rates[0],
+            rate_fg_q8: self.rates[1],
+            rate_var_q8: self.rates[2],
             var_clip_q2: 255,
-            shift_bg: kb,
-            shift_fg: kf,
-            shift_var: self.cfg.var_rate_shift,
         }
     }
 
     fn threshold_params(&self, tile: usize) -> ThresholdParams {
         ThresholdParams {
             t_tile: self.tiles.t_tile[tile],
-            var_mult: self.cfg.var_mult as i16,
-            noise_level: self.tiles.sigma_s[tile].round().clamp(1.0, 16000.0) as i16,
+            noise_level: self.tiles.noise_level[tile],
         }
     }
 
@@ -913,6 +964,7 @@ impl MotionDetector {
         self.tiles.sum_b.fill(0);
         self.tiles.noise_sum.fill(0);
         self.tiles.noise_cnt.fill(0);
+        self.rates = self.frame_rates();
         let mut fg_total = 0u32;
         let (bx0, by0, bw) = (self.bx0, self.by0, self.bw);
         for y in by0..by0 + self.bh {
@@ -921,19 +973,31 @@ impl MotionDetector {
             }
             let irow = luma.row(y);
             let off = (y - by0) * bw;
+            let update = self.updates_row(y);
+            let dith = dither_offset(y, self.stats.frames);
             for si in 0..self.roi.row(y).len() {
                 let s = self.roi.row(y)[si];
                 for (tx, a, b) in segments(s, tw) {
                     let tile = (y / th) * t_nx + tx;
-                    let p = self.update_params(tile);
-                    let sb = kernels::diff_update(
-                        &irow[a..b],
-                        &mut self.bg[off + a - bx0..off + b - bx0],
-                        &mut self.var[off + a - bx0..off + b - bx0],
-                        &mut self.d4[a..b],
-                        &self.gain_row[a..b],
-                        p,
-                    );
+                    let sb = if update {
+                        let p = self.update_params(tile);
+                        kernels::diff_update(
+                            &irow[a..b],
+                            &mut self.bg[off + a - bx0..off + b - bx0],
+                            &mut self.var[off + a - bx0..off + b - bx0],
+                            &mut self.d4[a..b],
+                            &self.gain_row[a..b],
+                            &self.dither[dith + a..dith + b],
+                            p,
+                        )
+                    } else {
+                        kernels::diff_only(
+                            &irow[a..b],
+                            &self.bg[off + a - bx0..off + b - bx0],
+                            &self.gain_row[a..b],
+                            &mut self.d4[a..b],
+                        )
+                    };
                     self.tiles.sum_b[tile] += u64::from(sb);
                 }
                 let (a, b) = (s.x0 as usize, s.x1 as usize);
@@ -980,15 +1044,22 @@ impl MotionDetector {
                 let p = self.threshold_params(tile);
                 let va = (vrow as isize + a as isize + iu - self.bx0 as isize) as usize;
                 let va1 = va - vrow + vrow1;
-                let (fg, over) = kernels::box_threshold(
+                let (mut fg, over) = kernels::box_threshold(
                     &self.h_prev[a..b],
                     &self.h_cur[a..b],
-                    &self.var[va..va + (b - a) + 1],
-                    &self.var[va1..va1 + (b - a) + 1],
                     p,
                     &mut self.s_row[a..b],
                     &mut self.mask[a..b],
                 );
+                if fg > 0 && self.cfg.var_mult > 0 {
+                    fg = kernels::suppress_variable(
+                        &mut self.mask[a..b],
+                        &self.s_row[a..b],
+                        &self.var[va..va + (b - a) + 1],
+                        &self.var[va1..va1 + (b - a) + 1],
+                        self.cfg.var_mult as i16,
+                    );
+                }
                 self.tiles.noise_sum[tile] += u64::from(over);
                 self.tiles.noise_cnt[tile] += (b - a) as u32;
                 fg_total += fg;
@@ -1109,8 +1180,8 @@ impl MotionDetector {
                 let start = g0 + slope * (a as f64 - centre(k));
                 kernels::ramp(
                     &mut row[a..b],
-                    (start * 256.0).round() as i32,
-                    (slope * 256.0).round() as i32,
+                    (start * 256.0 + 0.5) as i32,
+                    (slope * 256.0 + 0.5).floor() as i32,
                 );
             }
         }
@@ -1138,7 +1209,7 @@ impl MotionDetector {
         for i in 0..t.sigma_s.len() {
             let n = t.noise_cnt[i];
             if n >= 32 {
-                let c = f64::from(t.sigma_s[i].round().clamp(1.0, 16000.0));
+                let c = f64::from(t.noise_level[i]);
                 let p = (t.noise_sum[i] as f64 / f64::from(n)).clamp(0.005, 0.995);
                 let est = (c / probit(1.0 - p / 2.0)) as f32;
                 t.sigma_s[i] += (est - t.sigma_s[i]) * rate;
@@ -1281,11 +1352,39 @@ fn probit(p: f64) -> f64 {
     }
 }
 
+/// Dither bytes are read from `dither[offset + x]`, offset in `0..DITHER_SPAN`.
+const DITHER_SPAN: usize = 256;
+
+/// A fixed table of well-mixed bytes (SplitMix64 output).
+fn dither_table(len: usize) -> Vec<u8> {
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    (0..len)
+        .map(|_| {
+            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            (z ^ (z >> 31)) as u8
+        })
+        .collect()
+}
+
+/// The dither table offset of row `y` on frame `frame`: different for every row and frame.
+fn dither_offset(y: usize, frame: u64) -> usize {
+    let h = (y as u64)
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .wrapping_add(frame.wrapping_mul(0xC2B2_AE3D_27D4_EB4F));
+    ((h >> 32) as usize) % DITHER_SPAN
+}
+
 /// Sets each tile's threshold from its noise.
 fn set_thresholds(t: &mut Tiles, cfg: &MotionConfig) {
     let floor = 16.0 * cfg.min_threshold_grey;
     for (tt, &s) in t.t_tile.iter_mut().zip(&t.sigma_s) {
         *tt = (cfg.k_sigma * f64::from(s)).max(floor).clamp(1.0, 16000.0) as i16;
+    }
+    for (nl, &s) in t.noise_level.iter_mut().zip(&t.sigma_s) {
+        *nl = (s + 0.5).clamp(1.0, 16000.0) as i16;
     }
 }
 

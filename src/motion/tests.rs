@@ -97,7 +97,9 @@ fn small_slow_object_is_detected_from_an_early_frame() {
     }
     assert!(first_hit.is_some_and(|f| f <= 2), "first hit {first_hit:?}");
     assert!(hits >= frames * 9 / 10, "hit {hits} of {frames} frames");
-    assert!(far_false <= 5, "{far_false} false candidates");
+    // Single-window noise alarms at the 5-sigma threshold: about one frame in five here
+    // (~75k windows), a couple per frame at 1080p; they never line up into tracks.
+    assert!(far_false <= 15, "{far_false} false candidates");
 }
 
 #[test]
@@ -390,18 +392,18 @@ fn config_defaults_round_trip_and_unknown_fields_are_refused() {
     assert_eq!(partial.tile_w_px, 64);
     assert!(toml::from_str::<MotionConfig>("k_sigmaa = 4.0").is_err());
     let bad = MotionConfig {
-        bg_rate_shift: 9,
+        bg_rate: 0.5,
         ..MotionConfig::default()
     };
-    assert!(bad.validate().unwrap_err().to_string().contains("bg_rate_shift"));
+    assert!(bad.validate().unwrap_err().to_string().contains("bg_rate"));
 }
 
 #[test]
 fn memory_is_reported() {
     let det = detector(MotionConfig::default());
     let px = det.region().pixel_count();
-    // At least the background (2 bytes) and variability (1 byte) per region pixel.
-    assert!(det.memory_bytes() >= 3 * px, "{} for {px} px", det.memory_bytes());
+    // At least the background and variability (a byte each) per region pixel.
+    assert!(det.memory_bytes() >= 2 * px, "{} for {px} px", det.memory_bytes());
 }
 
 use rand::{RngExt, SeedableRng};
@@ -419,3 +421,4 @@ fn probit_inverts_the_normal_cdf() {
         assert!((super::probit(p) - z).abs() < 1e-5, "probit({p})");
     }
 }
+
