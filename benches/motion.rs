@@ -72,7 +72,12 @@ fn frames(w: usize, h: usize) -> Vec<Vec<u8>> {
 fn calibration(w: usize, h: usize, full: bool) -> Calibration {
     let s = w as f64 / 1920.0;
     let c = if full {
-        [[0.0, 0.0], [w as f64, 0.0], [w as f64, h as f64], [0.0, h as f64]]
+        [
+            [0.0, 0.0],
+            [w as f64, 0.0],
+            [w as f64, h as f64],
+            [0.0, h as f64],
+        ]
     } else {
         [
             [700.0 * s, 60.0 * s],
@@ -115,7 +120,11 @@ fn detect(c: &mut Criterion) {
                 b.iter(|| {
                     let f = &fr[i % FRAMES];
                     i += 1;
-                    black_box(det.process(Luma::new(f, w, h, w), i as f64 / 25.0).unwrap().len())
+                    black_box(
+                        det.process(Luma::new(f, w, h, w), i as f64 / 25.0)
+                            .unwrap()
+                            .len(),
+                    )
                 })
             });
         }

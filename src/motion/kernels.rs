@@ -13,6 +13,9 @@
 //! - variability `var`: running mean of `min(|d4|, clip)`;
 //! - rates: Q8 (`rate / 256` per update), 0..=[`MAX_RATE_Q8`].
 
+// The references index on purpose: one pixel at a time, as the maths is written.
+#![allow(clippy::needless_range_loop)]
+
 use multiversion::multiversion;
 
 /// Largest tile gain the kernels accept (gain 4.0 in Q11). Keeps every lane inside 16 bits.
@@ -129,9 +132,11 @@ pub fn diff_update(
     dither: &[u8],
     p: UpdateParams,
 ) -> u32 {
-    debug_assert!([p.rate_bg_q8, p.rate_fg_q8, p.rate_var_q8]
-        .iter()
-        .all(|r| (0..=MAX_RATE_Q8).contains(r)));
+    debug_assert!(
+        [p.rate_bg_q8, p.rate_fg_q8, p.rate_var_q8]
+            .iter()
+            .all(|r| (0..=MAX_RATE_Q8).contains(r))
+    );
     debug_assert!((0..=255).contains(&p.var_clip_q2));
     let n = img
         .len()
@@ -365,8 +370,8 @@ pub fn box_threshold(
             ov[j] = u8::from(a > nl);
         }
         // Lanes hold 0 or 1: 64 of them sum in u8 without overflow.
-        fg += u32::from(mb.iter().fold(0u8, |acc, &m| acc + m));
-        over += u32::from(ov.iter().fold(0u8, |acc, &o| acc + o));
+        fg += u32::from(mb.iter().sum::<u8>());
+        over += u32::from(ov.iter().sum::<u8>());
     }
     for j in blocks * L..n {
         let sj = hp[j] + hc[j];
@@ -410,7 +415,11 @@ pub fn box_threshold_ref(
 /// the largest variability of the window's four pixels (`v0`, `v1` its two rows, one longer
 /// than `mask`). Returns how many stay set.
 pub fn suppress_variable(mask: &mut [u8], s: &[i16], v0: &[u8], v1: &[u8], var_mult: i16) -> u32 {
-    let n = mask.len().min(s.len()).min(v0.len().saturating_sub(1)).min(v1.len().saturating_sub(1));
+    let n = mask
+        .len()
+        .min(s.len())
+        .min(v0.len().saturating_sub(1))
+        .min(v1.len().saturating_sub(1));
     let mut kept = 0;
     let mut x = 0;
     while x < n {
@@ -464,8 +473,16 @@ pub fn bilinear_row(r0: &[u8], r1: &[u8], wx: i16, wy: i16, out: &mut [u8]) {
 pub fn bilinear_row_ref(r0: &[u8], r1: &[u8], wx: i16, wy: i16, out: &mut [u8]) {
     let lerp = |a: i32, b: i32, w: i32| a + ((b - a) * w + 16384).div_euclid(32768);
     for x in 0..out.len() {
-        let top = lerp(128 * i32::from(r0[x]), 128 * i32::from(r0[x + 1]), i32::from(wx));
-        let bot = lerp(128 * i32::from(r1[x]), 128 * i32::from(r1[x + 1]), i32::from(wx));
+        let top = lerp(
+            128 * i32::from(r0[x]),
+            128 * i32::from(r0[x + 1]),
+            i32::from(wx),
+        );
+        let bot = lerp(
+            128 * i32::from(r1[x]),
+            128 * i32::from(r1[x + 1]),
+            i32::from(wx),
+        );
         out[x] = (lerp(top, bot, i32::from(wy)) + 64).div_euclid(128) as u8;
     }
 }
@@ -489,7 +506,13 @@ mod tests {
                 0 => 0,
                 1 => 255,
                 2 => (x * 37 % 256) as u8,
-                _ => if x % 2 == 0 { 0 } else { 255 },
+                _ => {
+                    if x % 2 == 0 {
+                        0
+                    } else {
+                        255
+                    }
+                }
             })
             .collect()
     }
@@ -662,7 +685,13 @@ mod tests {
     fn bilinear_matches_reference_and_interpolates() {
         let mut r = rng();
         for &n in &LENS {
-            for &(wx, wy) in &[(0i16, 0i16), (32767, 0), (0, 32767), (16384, 8192), (123, 30000)] {
+            for &(wx, wy) in &[
+                (0i16, 0i16),
+                (32767, 0),
+                (0, 32767),
+                (16384, 8192),
+                (123, 30000),
+            ] {
                 let r0: Vec<u8> = (0..n + 1).map(|_| r.random()).collect();
                 let r1: Vec<u8> = (0..n + 1).map(|_| r.random()).collect();
                 let (mut a, mut b) = (vec![0u8; n], vec![0u8; n]);

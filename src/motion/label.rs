@@ -163,7 +163,7 @@ impl Moments {
         (l1, l2, angle)
     }
 
-    pub fn to_candidate(&self) -> super::Candidate {
+    pub fn candidate(&self) -> super::Candidate {
         let (l1, l2, angle) = self.shape();
         // A uniform run of n pixels has variance (n^2 - 1) / 12.
         let length = (12.0 * l1 + 1.0).sqrt();
@@ -267,7 +267,7 @@ impl Components {
         self.next_run.clear();
         self.next_run.resize(n, NONE);
         let mut last_run: Vec<u32> = Vec::new();
-        for r in 0..n {
+        for (r, &run) in runs.iter().enumerate() {
             let root = self.find(r as u32) as usize;
             let mut c = self.comp_of_root[root];
             if c == NONE {
@@ -280,7 +280,6 @@ impl Components {
                 self.next_run[last_run[c as usize] as usize] = r as u32;
                 last_run[c as usize] = r as u32;
             }
-            let run = runs[r];
             let m = &mut self.moments[c as usize];
             let sums = &fg.sums[run.off as usize..(run.off + run.x1 - run.x0) as usize];
             for (k, &s) in sums.iter().enumerate() {
@@ -390,8 +389,8 @@ pub(crate) fn collinear_fragments(
     max_gap_px: f64,
     max_angle_rad: f64,
 ) -> bool {
-    let ca = a.to_candidate();
-    let cb = b.to_candidate();
+    let ca = a.candidate();
+    let cb = b.candidate();
     let long = |c: &super::Candidate| c.length_px >= 2.0 * c.width_px.max(1.0);
     if !long(&ca) && !long(&cb) {
         return false;
@@ -440,7 +439,7 @@ mod tests {
     fn fg_from(mask: &[&str]) -> Foreground {
         let mut fg = Foreground::default();
         for (y, row) in mask.iter().enumerate() {
-            let m: Vec<u8> = row.bytes().map(|b| u8::from(b == '#' as u8)).collect();
+            let m: Vec<u8> = row.bytes().map(|b| u8::from(b == b'#')).collect();
             let s: Vec<i16> = m.iter().map(|&v| i16::from(v) * 160).collect();
             fg.add_row(y as u32, 0, &m, &s, usize::MAX);
         }
@@ -451,7 +450,10 @@ mod tests {
     fn flood_count(mask: &[&str]) -> Vec<u32> {
         let h = mask.len();
         let w = mask[0].len();
-        let g: Vec<Vec<bool>> = mask.iter().map(|r| r.bytes().map(|b| b == b'#').collect()).collect();
+        let g: Vec<Vec<bool>> = mask
+            .iter()
+            .map(|r| r.bytes().map(|b| b == b'#').collect())
+            .collect();
         let mut seen = vec![vec![false; w]; h];
         let mut sizes = Vec::new();
         for y in 0..h {
@@ -508,7 +510,11 @@ mod tests {
         let mut r = rand_chacha::ChaCha8Rng::seed_from_u64(3);
         for _ in 0..50 {
             let rows: Vec<String> = (0..12)
-                .map(|_| (0..20).map(|_| if r.random_bool(0.35) { '#' } else { '.' }).collect())
+                .map(|_| {
+                    (0..20)
+                        .map(|_| if r.random_bool(0.35) { '#' } else { '.' })
+                        .collect()
+                })
                 .collect();
             let m: Vec<&str> = rows.iter().map(String::as_str).collect();
             let fg = fg_from(&m);
@@ -527,7 +533,7 @@ mod tests {
             m.add(10 + i, 5 + i, 100);
             m.add(11 + i, 5 + i, 100);
         }
-        let c = m.to_candidate();
+        let c = m.candidate();
         assert!((f64::from(c.orientation_rad) - std::f64::consts::FRAC_PI_4).abs() < 0.05);
         assert!(c.length_px > 25.0 && c.length_px < 32.0, "{}", c.length_px);
         assert!(c.width_px < 3.0);
@@ -543,7 +549,7 @@ mod tests {
             let mut mask = vec![0u8; 30];
             let mut s = vec![0i16; 30];
             for x in 0..30 {
-                let lobe = x < 8 || x >= 22;
+                let lobe = !(8..22).contains(&x);
                 if lobe || y == 1 {
                     mask[x] = 1;
                     s[x] = if lobe { 400 } else { 20 };
@@ -555,8 +561,12 @@ mod tests {
         c.label(&fg);
         assert_eq!(c.moments.len(), 1);
         let (a, b) = split_two_lobes(&c, &fg, 0, 0.25).expect("splits");
-        let (ca, cb) = (a.to_candidate(), b.to_candidate());
-        let (l, r) = if ca.x_px < cb.x_px { (ca, cb) } else { (cb, ca) };
+        let (ca, cb) = (a.candidate(), b.candidate());
+        let (l, r) = if ca.x_px < cb.x_px {
+            (ca, cb)
+        } else {
+            (cb, ca)
+        };
         assert!(l.x_px < 8.0 && r.x_px > 21.0, "{l:?} {r:?}");
 
         // Two collinear pieces of one streak, 2 px apart: merged; a parallel offset one: not.

@@ -59,13 +59,14 @@ pub struct MotionConfig {
     pub margin_frac: f64,
     /// And by at least this many pixels. Default: 48.
     pub margin_px: f64,
-    /// Width of an illumination/noise tile, pixels. Default: 64.
+    /// Width of an illumination/noise tile, pixels. Default: 128 (the kernels run per tile
+    /// segment: wider tiles mean fewer, longer calls).
     pub tile_w_px: u32,
     /// Height of an illumination/noise tile, pixels. Default: 32.
     pub tile_h_px: u32,
     /// Foreground threshold in noise standard deviations of the 2 x 2 box sum. Default: 5.0.
     pub k_sigma: f64,
-    /// Lowest threshold, as the mean grey-level difference over a 2 x 2 window. Default: 4.0.
+    /// Lowest threshold, as the mean grey-level difference over a 2 x 2 window. Default: 5.0.
     pub min_threshold_grey: f64,
     /// Assumed pixel noise (grey levels) before the tiles have measured theirs. Default: 2.0.
     pub initial_noise_grey: f64,
@@ -78,8 +79,9 @@ pub struct MotionConfig {
     /// Default: 1/64 (a slow object leaks little; ghosts fade in a few seconds).
     pub fg_rate: f64,
     /// Learning rate per frame of each pixel's variability (running mean of |difference|), in
-    /// (0, 0.24]. Default: 1/64 (flicker and sway are learnt in ~2.5 s at 25 fps, while an object
-    /// must dwell on a pixel ~13 frames before its own variability hides it).
+    /// (0, 0.24]. Default: 1/48 (flicker, sway and the dancing block noise of compressed video in
+    /// flat areas are learnt in a second or two; an object must dwell on a pixel ~8 frames
+    /// before its own variability hides it, and a falling object dwells far less).
     pub var_rate: f64,
     /// Each row's background and variability are written every `update_interleave`-th frame
     /// (rows take turns; the rate per update is scaled so the rate per frame holds). Reading the
@@ -87,10 +89,11 @@ pub struct MotionConfig {
     /// main pass by a quarter. Default: 2.
     pub update_interleave: u32,
     /// Per-pixel threshold = variability x this (flicker and sway suppression), 0..=64; 0 turns
-    /// it off. Default: 12.
+    /// it off. Default: 8 (well under the tile threshold for plain sensor and codec noise, so
+    /// it only acts where a pixel is much noisier than its tile: flicker, sway).
     pub var_mult: u32,
     /// Frames after a (re)start or re-base during which the model learns and no candidate is
-    /// given. Default: 8.
+    /// given. Default: 12.
     pub warmup_frames: u32,
     /// A median tile gain change beyond this fraction is a global illumination event: the
     /// background is re-based and the frame gives no candidate. Default: 0.15.
@@ -108,6 +111,10 @@ pub struct MotionConfig {
     pub shake_min_score: f64,
     /// A shift lasting this many frames is a moved camera: re-base. Default: 25.
     pub shake_rebase_frames: u32,
+    /// A frame on which at least this fraction of the tiles shows a step (four times the
+    /// expected noise exceedances) is a codec refresh (key frame): the background is re-based
+    /// without a new warm-up and the frame gives no candidate. Default: 0.3.
+    pub refresh_tile_fraction: f64,
     /// Components smaller than this many foreground pixels are dropped. Default: 1 (a 2-px
     /// object centred on a pixel may pass the threshold in one window only).
     pub min_area_px: u32,
@@ -130,18 +137,18 @@ impl Default for MotionConfig {
         MotionConfig {
             margin_frac: 0.25,
             margin_px: 48.0,
-            tile_w_px: 64,
+            tile_w_px: 128,
             tile_h_px: 32,
             k_sigma: 5.0,
-            min_threshold_grey: 4.0,
+            min_threshold_grey: 5.0,
             initial_noise_grey: 2.0,
             noise_rate: 0.1,
             bg_rate: 1.0 / 32.0,
             fg_rate: 1.0 / 64.0,
-            var_rate: 1.0 / 64.0,
+            var_rate: 1.0 / 48.0,
             update_interleave: 2,
-            var_mult: 12,
-            warmup_frames: 8,
+            var_mult: 8,
+            warmup_frames: 12,
             illumination_jump: 0.15,
             max_foreground_fraction: 0.03,
             shake: true,
@@ -149,6 +156,7 @@ impl Default for MotionConfig {
             shake_min_px: 0.3,
             shake_min_score: 0.6,
             shake_rebase_frames: 25,
+            refresh_tile_fraction: 0.3,
             min_area_px: 1,
             max_area_px: 20_000,
             max_candidates: 200,
@@ -187,7 +195,10 @@ impl MotionConfig {
             );
         }
         if !(8..=1024).contains(&self.tile_w_px) || !(8..=1024).contains(&self.tile_h_px) {
-            bail!(InvalidInput, "motion.tile_w_px and tile_h_px must be in 8..=1024");
+            bail!(
+                InvalidInput,
+                "motion.tile_w_px and tile_h_px must be in 8..=1024"
+            );
         }
         let positive = [
             ("k_sigma", self.k_sigma),
@@ -201,13 +212,24 @@ impl MotionConfig {
                 bail!(InvalidInput, "motion.{name} must be positive, got {v}");
             }
         }
+        if !(self.refresh_tile_fraction > 0.0 && self.refresh_tile_fraction <= 1.0) {
+            bail!(
+                InvalidInput,
+                "motion.refresh_tile_fraction must be in (0, 1]"
+            );
+        }
         if !(self.noise_rate > 0.0 && self.noise_rate <= 1.0) {
             bail!(InvalidInput, "motion.noise_rate must be in (0, 1]");
         }
-        if !(self.margin_frac.is_finite() && self.margin_frac >= 0.0)
-            || !(self.margin_px.is_finite() && self.margin_px >= 0.0)
-        {
-            bail!(InvalidInput, "motion.margin_frac and margin_px must be >= 0");
+        let margins_ok = self.margin_frac.is_finite()
+            && self.margin_frac >= 0.0
+            && self.margin_px.is_finite()
+            && self.margin_px >= 0.0;
+        if !margins_ok {
+            bail!(
+                InvalidInput,
+                "motion.margin_frac and margin_px must be >= 0"
+            );
         }
         if self.shake_radius_px == 0 || self.shake_radius_px > 64 {
             bail!(InvalidInput, "motion.shake_radius_px must be in 1..=64");
@@ -314,6 +336,8 @@ pub struct MotionStats {
     pub flood: bool,
     /// True when the background was re-based on the last frame.
     pub rebased: bool,
+    /// True when the last frame was a codec refresh (key frame): re-based, no candidates.
+    pub refresh: bool,
     /// True while the model is still learning (no candidates).
     pub warming_up: bool,
     /// Median tile gain of the last frame (1 = no change).
@@ -326,6 +350,8 @@ pub struct MotionStats {
     pub total_floods: u64,
     /// See `total_illumination_events`.
     pub total_rebases: u64,
+    /// See `total_illumination_events`.
+    pub total_refreshes: u64,
     /// See `total_illumination_events`.
     pub total_shaken_frames: u64,
     /// Frames on which the candidate cap was reached.
@@ -462,7 +488,7 @@ pub struct MotionDetector {
 /// Rows of the column profile: every `COL_PROFILE_STEP`-th row of the region.
 const COL_PROFILE_STEP: usize = 4;
 /// The per-pixel gain row is recomputed every `GAIN_ROW_STEP` rows.
-const GAIN_ROW_STEP: usize = 4;
+const GAIN_ROW_STEP: usize = 8;
 
 impl MotionDetector {
     /// A detector for `width` x `height` frames of the camera calibrated by `calib`.
@@ -499,7 +525,11 @@ impl MotionDetector {
     ) -> Result<Self> {
         cfg.validate()?;
         if roi.height() != height {
-            bail!(InvalidInput, "motion region has {} rows, frame {height}", roi.height());
+            bail!(
+                InvalidInput,
+                "motion region has {} rows, frame {height}",
+                roi.height()
+            );
         }
         let (Some((by0, by1)), Some((bx0, bx1))) = (roi.row_range(), roi.col_range()) else {
             bail!(
@@ -629,15 +659,13 @@ impl MotionDetector {
             + self.anchors.memory_bytes()
             + self.shaken_proc.memory_bytes()
             + self.shaken_anchors.memory_bytes()
-            + (self.d4.capacity() + self.h_prev.capacity() + self.h_cur.capacity())
-                * 2
+            + (self.d4.capacity() + self.h_prev.capacity() + self.h_cur.capacity()) * 2
             + self.s_row.capacity() * 2
             + self.mask.capacity()
             + self.bg_row.capacity()
             + self.gain_row.capacity() * 2
             + self.gain_cols.capacity() * 8
-            + (self.row_count.capacity() + self.col_count.capacity() + self.col_acc.capacity())
-                * 4
+            + (self.row_count.capacity() + self.col_count.capacity() + self.col_acc.capacity()) * 4
             + (self.row_prof.capacity() + self.col_prof.capacity()) * 4
             + self.prof_x.memory_bytes()
             + self.prof_y.memory_bytes()
@@ -667,6 +695,7 @@ impl MotionDetector {
             total_illumination_events: totals.total_illumination_events,
             total_floods: totals.total_floods,
             total_rebases: totals.total_rebases,
+            total_refreshes: totals.total_refreshes,
             total_shaken_frames: totals.total_shaken_frames,
             total_capped_frames: totals.total_capped_frames,
             median_gain: 1.0,
@@ -713,7 +742,11 @@ impl MotionDetector {
             self.shaken_run += 1;
             self.stats.total_shaken_frames += 1;
             if self.shaken_run > self.cfg.shake_rebase_frames {
-                tracing::debug!(dx = shift.dx_px, dy = shift.dy_px, "camera moved: re-basing");
+                tracing::debug!(
+                    dx = shift.dx_px,
+                    dy = shift.dy_px,
+                    "camera moved: re-basing"
+                );
                 self.rebase(luma);
                 self.prof_x.reset(&self.col_prof);
                 self.prof_y.reset(&self.row_prof);
@@ -752,8 +785,8 @@ impl MotionDetector {
 
         let collect = self.since_base >= u64::from(self.cfg.warmup_frames);
         self.stats.warming_up = !collect;
-        let max_pixels = ((self.cfg.max_foreground_fraction * self.roi_anchor_px as f64) as usize)
-            .max(64);
+        let max_pixels =
+            ((self.cfg.max_foreground_fraction * self.roi_anchor_px as f64) as usize).max(64);
         let fg_total = if shaken {
             self.stats.shift_compensated = true;
             self.pass_shifted(luma, shift, collect, max_pixels)
@@ -773,6 +806,19 @@ impl MotionDetector {
             self.finish_stats();
             return Ok(&self.candidates);
         }
+        // A codec refresh (a key frame re-quantises the whole picture, and the frames after it
+        // copy that): many tiles step at once by a little. Re-base quietly instead of tracking
+        // the step for seconds while the background catches up.
+        if !shaken && collect && self.refresh_detected() {
+            self.stats.refresh = true;
+            self.stats.total_refreshes += 1;
+            tracing::debug!("codec refresh: re-basing");
+            self.fg.clear();
+            self.rebase(luma);
+            self.since_base = u64::from(self.cfg.warmup_frames.saturating_sub(2));
+            self.finish_stats();
+            return Ok(&self.candidates);
+        }
         if !shaken {
             self.update_noise(!collect);
         }
@@ -781,6 +827,24 @@ impl MotionDetector {
         }
         self.finish_stats();
         Ok(&self.candidates)
+    }
+
+    /// True when at least [`MotionConfig::refresh_tile_fraction`] of the tiles saw, this frame,
+    /// four times the share of noise-level exceedances that their noise estimate predicts.
+    fn refresh_detected(&self) -> bool {
+        let t = &self.tiles;
+        let expected = 2.0 * (1.0 - normal_cdf(f64::from(NOISE_COUNT_LEVEL)));
+        let (mut tiles, mut stepped) = (0usize, 0usize);
+        for i in 0..t.noise_cnt.len() {
+            let n = t.noise_cnt[i];
+            if n >= 256 {
+                tiles += 1;
+                if t.noise_sum[i] as f64 > 4.0 * expected * f64::from(n) {
+                    stepped += 1;
+                }
+            }
+        }
+        tiles > 0 && stepped as f64 >= self.cfg.refresh_tile_fraction * tiles as f64
     }
 
     fn finish_stats(&mut self) {
@@ -830,7 +894,12 @@ impl MotionDetector {
             self.row_prof[y - by0] = last;
         }
         let mut last = 0.0f32;
-        for ((p, &acc), &n) in self.col_prof.iter_mut().zip(&self.col_acc).zip(&self.col_count) {
+        for ((p, &acc), &n) in self
+            .col_prof
+            .iter_mut()
+            .zip(&self.col_acc)
+            .zip(&self.col_count)
+        {
             if n > 0 {
                 last = acc as f32 / n as f32;
             }
@@ -855,7 +924,12 @@ impl MotionDetector {
                 }
             };
         }
-        let mut all: Vec<f32> = t.raw_gain.iter().copied().filter(|g| g.is_finite()).collect();
+        let mut all: Vec<f32> = t
+            .raw_gain
+            .iter()
+            .copied()
+            .filter(|g| g.is_finite())
+            .collect();
         let median = if all.is_empty() {
             1.0
         } else {
@@ -880,9 +954,10 @@ impl MotionDetector {
                     let mid = nb.len() / 2;
                     *nb.select_nth_unstable_by(mid, f32::total_cmp).1
                 };
-                t.gain_q11[ty * t.nx + tx] =
-                    (f64::from(g) * 2048.0).round().clamp(0.0, f64::from(kernels::MAX_GAIN_Q11))
-                        as u16;
+                t.gain_q11[ty * t.nx + tx] = (f64::from(g) * 2048.0)
+                    .round()
+                    .clamp(0.0, f64::from(kernels::MAX_GAIN_Q11))
+                    as u16;
             }
         }
         f64::from(median)
@@ -909,7 +984,7 @@ impl MotionDetector {
     /// `update_interleave`-th row.
     fn updates_row(&self, y: usize) -> bool {
         let k = self.interleave();
-        k == 1 || (y as u64 + self.stats.frames) % k == 0
+        k == 1 || (y as u64 + self.stats.frames).is_multiple_of(k)
     }
 
     fn interleave(&self) -> u64 {
@@ -922,9 +997,8 @@ impl MotionDetector {
 
     /// This frame's learning rates (x 256 per update): background, foreground, variability.
     fn frame_rates(&self) -> [i16; 3] {
-        let q8 = |rate: f64| {
-            (rate * 256.0 + 0.5).clamp(0.0, f64::from(kernels::MAX_RATE_Q8)) as i16
-        };
+        let q8 =
+            |rate: f64| (rate * 256.0 + 0.5).clamp(0.0, f64::from(kernels::MAX_RATE_Q8)) as i16;
         let k = self.interleave() as f64;
         if self.since_base < u64::from(self.cfg.warmup_frames) {
             // Warm-up: a running average (1/2, 1/3, ...) until the configured rate.
@@ -1079,7 +1153,13 @@ impl MotionDetector {
 
     /// The main pass on a shaken frame: against the background shifted by `shift` (bilinear),
     /// without updating it.
-    fn pass_shifted(&mut self, luma: Luma<'_>, shift: Shift, collect: bool, max_pixels: usize) -> u32 {
+    fn pass_shifted(
+        &mut self,
+        luma: Luma<'_>,
+        shift: Shift,
+        collect: bool,
+        max_pixels: usize,
+    ) -> u32 {
         // Background position of image pixel (x, y) is (x + u, y + v).
         let (u, v) = (-shift.dx_px, -shift.dy_px);
         let (iu, iv) = (u.floor() as isize, v.floor() as isize);
@@ -1092,9 +1172,21 @@ impl MotionDetector {
             if yb >= self.by0 as isize && yb + 1 < (self.by0 + self.bh) as isize {
                 let yb = yb as usize;
                 self.span_tmp.clear();
-                roi::intersect_into(self.roi.row(y), self.roi.row(yb), -(iu as i64), 1, &mut self.span_tmp);
+                roi::intersect_into(
+                    self.roi.row(y),
+                    self.roi.row(yb),
+                    -(iu as i64),
+                    1,
+                    &mut self.span_tmp,
+                );
                 self.span_tmp2.clear();
-                roi::intersect_into(&self.span_tmp, self.roi.row(yb + 1), -(iu as i64), 1, &mut self.span_tmp2);
+                roi::intersect_into(
+                    &self.span_tmp,
+                    self.roi.row(yb + 1),
+                    -(iu as i64),
+                    1,
+                    &mut self.span_tmp2,
+                );
                 for &s in &self.span_tmp2 {
                     if s.len() >= 2 {
                         self.shaken_proc.push(s);
@@ -1195,13 +1287,16 @@ impl MotionDetector {
 
     /// Moves each tile's noise estimate towards this frame's and sets next frame's thresholds.
     ///
-    /// The estimate is robust: it counts how many box sums exceed the current estimate `c`; for
-    /// Gaussian noise of deviation `sigma` that fraction is `p = erfc(c / (sigma sqrt 2))`, so
-    /// `sigma = c / probit(1 - p / 2)`. Flicker, objects and edges change `p` only by the area
-    /// they cover, unlike a mean of |s| they would dominate.
+    /// The estimate is robust: it counts how many box sums exceed `c = 2.5 x` the current
+    /// estimate; for Gaussian noise of deviation `sigma` that fraction is
+    /// `p = erfc(c / (sigma sqrt 2))` (1.2 %), so `sigma = c / probit(1 - p / 2)`. Flicker,
+    /// objects and edges change `p` only by the area they cover, unlike a mean of |s| they would
+    /// dominate; and because it measures the tail, the heavy-tailed differences of compressed
+    /// video (most blocks unchanged, a few refreshed with errors of several levels) raise the
+    /// estimate as they should instead of hiding under a small typical deviation.
     fn update_noise(&mut self, warming_up: bool) {
         let rate = if warming_up {
-            (self.cfg.noise_rate as f32).max(0.3)
+            (self.cfg.noise_rate as f32).max(0.5)
         } else {
             self.cfg.noise_rate as f32
         };
@@ -1210,7 +1305,7 @@ impl MotionDetector {
             let n = t.noise_cnt[i];
             if n >= 32 {
                 let c = f64::from(t.noise_level[i]);
-                let p = (t.noise_sum[i] as f64 / f64::from(n)).clamp(0.005, 0.995);
+                let p = (t.noise_sum[i] as f64 / f64::from(n)).clamp(1e-4, 0.5);
                 let est = (c / probit(1.0 - p / 2.0)) as f32;
                 t.sigma_s[i] += (est - t.sigma_s[i]) * rate;
                 t.sigma_s[i] = t.sigma_s[i].clamp(1.0, 4000.0);
@@ -1236,19 +1331,19 @@ impl MotionDetector {
                 continue;
             }
             if cfg.split_valley_frac > 0.0 {
-                let cand = m.to_candidate();
-                if cand.length_px >= 10.0 && cand.elongation() >= 3.0 {
-                    if let Some((a, b)) =
+                let cand = m.candidate();
+                if cand.length_px >= 10.0
+                    && cand.elongation() >= 3.0
+                    && let Some((a, b)) =
                         label::split_two_lobes(&self.comps, &self.fg, c, cfg.split_valley_frac)
-                    {
-                        self.stats.splits += 1;
-                        for part in [a, b] {
-                            if part.area >= cfg.min_area_px {
-                                self.moms.push(part);
-                            }
+                {
+                    self.stats.splits += 1;
+                    for part in [a, b] {
+                        if part.area >= cfg.min_area_px {
+                            self.moms.push(part);
                         }
-                        continue;
                     }
+                    continue;
                 }
             }
             self.moms.push(m);
@@ -1257,7 +1352,7 @@ impl MotionDetector {
         let max_angle = cfg.merge_angle_deg.to_radians();
         let streaks: Vec<usize> = (0..self.moms.len())
             .filter(|&i| {
-                let c = self.moms[i].to_candidate();
+                let c = self.moms[i].candidate();
                 c.length_px >= 2.0 * c.width_px.max(1.0) && c.length_px >= 4.0
             })
             .take(64)
@@ -1288,7 +1383,7 @@ impl MotionDetector {
                 .iter()
                 .zip(&alive)
                 .filter(|(_, a)| **a)
-                .map(|(m, _)| m.to_candidate()),
+                .map(|(m, _)| m.candidate()),
         );
         if self.candidates.len() > cfg.max_candidates {
             self.stats.dropped_over_cap = (self.candidates.len() - cfg.max_candidates) as u32;
@@ -1297,14 +1392,14 @@ impl MotionDetector {
                 .sort_unstable_by(|a, b| b.mass.total_cmp(&a.mass));
             self.candidates.truncate(cfg.max_candidates);
         }
-        self.candidates.sort_unstable_by(|a, b| {
-            a.y_px.total_cmp(&b.y_px).then(a.x_px.total_cmp(&b.x_px))
-        });
+        self.candidates
+            .sort_unstable_by(|a, b| a.y_px.total_cmp(&b.y_px).then(a.x_px.total_cmp(&b.x_px)));
     }
 }
 
 /// The standard normal quantile function (Acklam's rational approximation, relative error
 /// below 1.2e-9 over (0, 1)).
+#[allow(clippy::excessive_precision)]
 fn probit(p: f64) -> f64 {
     const A: [f64; 6] = [
         -3.969683028665376e1,
@@ -1352,6 +1447,26 @@ fn probit(p: f64) -> f64 {
     }
 }
 
+/// The standard normal distribution function.
+fn normal_cdf(z: f64) -> f64 {
+    // Abramowitz-Stegun 7.1.26 for erf (absolute error below 1.5e-7).
+    let x = z.abs() / std::f64::consts::SQRT_2;
+    let t = 1.0 / (1.0 + 0.327_591_1 * x);
+    let poly = t
+        * (0.254_829_592
+            + t * (-0.284_496_736
+                + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
+    let erf = 1.0 - poly * (-x * x).exp();
+    if z >= 0.0 {
+        0.5 * (1.0 + erf)
+    } else {
+        0.5 * (1.0 - erf)
+    }
+}
+
+/// Tile noise is measured by counting box sums beyond this many current noise deviations.
+const NOISE_COUNT_LEVEL: f32 = 2.5;
+
 /// Dither bytes are read from `dither[offset + x]`, offset in `0..DITHER_SPAN`.
 const DITHER_SPAN: usize = 256;
 
@@ -1384,7 +1499,7 @@ fn set_thresholds(t: &mut Tiles, cfg: &MotionConfig) {
         *tt = (cfg.k_sigma * f64::from(s)).max(floor).clamp(1.0, 16000.0) as i16;
     }
     for (nl, &s) in t.noise_level.iter_mut().zip(&t.sigma_s) {
-        *nl = (s + 0.5).clamp(1.0, 16000.0) as i16;
+        *nl = (NOISE_COUNT_LEVEL * s + 0.5).clamp(1.0, 16000.0) as i16;
     }
 }
 
@@ -1409,6 +1524,6 @@ fn anchor_spans(proc: &RowSpans, _y0: usize, height: usize) -> RowSpans {
 }
 
 #[cfg(test)]
-pub(crate) mod testutil;
-#[cfg(test)]
 mod tests;
+#[cfg(test)]
+pub(crate) mod testutil;

@@ -48,7 +48,8 @@ impl RowSpans {
         out.row_start.clear();
         out.row_start.push(0);
         for r in rows {
-            out.spans.extend(r.iter().copied().filter(|s| !s.is_empty()));
+            out.spans
+                .extend(r.iter().copied().filter(|s| !s.is_empty()));
             out.row_start.push(out.spans.len() as u32);
         }
         out
@@ -139,10 +140,15 @@ pub fn intersect_into(a: &[Span], b: &[Span], b_dx: i64, b_shrink: u32, out: &mu
 /// Each span of `spans` shortened by `by` columns at its right end; empty ones dropped.
 pub fn shrink_right_into(spans: &[Span], by: u32, out: &mut Vec<Span>) {
     out.clear();
-    out.extend(spans.iter().filter(|s| s.len() > by as usize).map(|s| Span {
-        x0: s.x0,
-        x1: s.x1 - by,
-    }));
+    out.extend(
+        spans
+            .iter()
+            .filter(|s| s.len() > by as usize)
+            .map(|s| Span {
+                x0: s.x0,
+                x1: s.x1 - by,
+            }),
+    );
 }
 
 /// Pixels whose centres lie inside `poly` (any simple polygon, either orientation), per row of a
@@ -262,7 +268,13 @@ mod tests {
     fn polygon_spans_match_point_in_polygon() {
         let polys: Vec<Vec<[f64; 2]>> = vec![
             vec![[3.2, 1.5], [40.7, 4.0], [37.1, 29.9], [5.0, 27.3]],
-            vec![[-10.0, -5.0], [20.0, 10.0], [50.0, -5.0], [45.0, 50.0], [0.0, 33.3]],
+            vec![
+                [-10.0, -5.0],
+                [20.0, 10.0],
+                [50.0, -5.0],
+                [45.0, 50.0],
+                [0.0, 33.3],
+            ],
             vec![[10.0, 10.0], [20.0, 10.0], [20.0, 20.0], [10.0, 20.0]],
         ];
         let (w, h) = (48, 36);
@@ -270,8 +282,14 @@ mod tests {
             let rows = polygon_spans(poly, w, h);
             for (y, row) in rows.iter().enumerate() {
                 for x in 0..w {
-                    let in_spans = row.iter().any(|s| (s.x0 as usize..s.x1 as usize).contains(&x));
-                    assert_eq!(in_spans, brute(poly, x as f64, y as f64), "({x},{y}) {poly:?}");
+                    let in_spans = row
+                        .iter()
+                        .any(|s| (s.x0 as usize..s.x1 as usize).contains(&x));
+                    assert_eq!(
+                        in_spans,
+                        brute(poly, x as f64, y as f64),
+                        "({x},{y}) {poly:?}"
+                    );
                 }
             }
         }
@@ -296,7 +314,12 @@ mod tests {
 
     #[test]
     fn expanded_quad_grows_each_side() {
-        let q = [[100.0, 100.0], [200.0, 100.0], [200.0, 300.0], [100.0, 300.0]];
+        let q = [
+            [100.0, 100.0],
+            [200.0, 100.0],
+            [200.0, 300.0],
+            [100.0, 300.0],
+        ];
         let e = expanded_quad(&q, 0.1, 5.0);
         assert_eq!(e[0], [100.0 - 10.0 - 5.0, 100.0 - 20.0 - 5.0]);
         assert_eq!(e[2], [200.0 + 10.0 + 5.0, 300.0 + 20.0 + 5.0]);

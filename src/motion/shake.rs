@@ -56,8 +56,7 @@ impl AxisProfile {
     /// The lag of `cur` against the reference within `radius`, with its correlation score, or
     /// `None` without a reference or texture.
     pub fn estimate(&mut self, cur: &[f32], radius: usize) -> Option<(f64, f64)> {
-        if !self.has_reference || cur.len() != self.reference.len() || cur.len() < 4 * radius + 8
-        {
+        if !self.has_reference || cur.len() != self.reference.len() || cur.len() < 4 * radius + 8 {
             return None;
         }
         grad(cur, &mut self.grad_cur);
@@ -117,8 +116,10 @@ mod tests {
         (0..n)
             .map(|i| {
                 let x = i as f64 - shift;
-                (100.0 + 30.0 * (x * 0.21).sin() + 20.0 * (x * 0.057).cos() + 10.0 * (x * 0.73).sin())
-                    as f32
+                (100.0
+                    + 30.0 * (x * 0.21).sin()
+                    + 20.0 * (x * 0.057).cos()
+                    + 10.0 * (x * 0.73).sin()) as f32
             })
             .collect()
     }

@@ -35,7 +35,10 @@ pub(crate) fn assign(pairs: &[Pair], miss_cost: &[f64], n_cands: usize) -> Vec<O
     // Clusters over tracks [0, n_tracks) and candidates [n_tracks, n_tracks + n_cands).
     let mut parent: Vec<usize> = (0..n_tracks + n_cands).collect();
     for p in pairs {
-        let (a, b) = (find(&mut parent, p.track), find(&mut parent, n_tracks + p.cand));
+        let (a, b) = (
+            find(&mut parent, p.track),
+            find(&mut parent, n_tracks + p.cand),
+        );
         if a != b {
             parent[a.max(b)] = a.min(b);
         }
@@ -115,9 +118,21 @@ mod tests {
     fn exact_beats_greedy_on_a_crossing() {
         // Greedy would give track 0 its cheapest (cand 0) and leave track 1 with nothing.
         let pairs = [
-            Pair { track: 0, cand: 0, cost: 1.0 },
-            Pair { track: 0, cand: 1, cost: 2.0 },
-            Pair { track: 1, cand: 0, cost: 1.5 },
+            Pair {
+                track: 0,
+                cand: 0,
+                cost: 1.0,
+            },
+            Pair {
+                track: 0,
+                cand: 1,
+                cost: 2.0,
+            },
+            Pair {
+                track: 1,
+                cand: 0,
+                cost: 1.5,
+            },
         ];
         let a = assign(&pairs, &[10.0, 10.0], 2);
         assert_eq!(a, vec![Some(1), Some(0)]);
@@ -129,10 +144,26 @@ mod tests {
     #[test]
     fn independent_clusters_and_unassigned() {
         let pairs = [
-            Pair { track: 0, cand: 2, cost: 3.0 },
-            Pair { track: 2, cand: 0, cost: 1.0 },
-            Pair { track: 2, cand: 1, cost: 0.5 },
-            Pair { track: 3, cand: 1, cost: 0.7 },
+            Pair {
+                track: 0,
+                cand: 2,
+                cost: 3.0,
+            },
+            Pair {
+                track: 2,
+                cand: 0,
+                cost: 1.0,
+            },
+            Pair {
+                track: 2,
+                cand: 1,
+                cost: 0.5,
+            },
+            Pair {
+                track: 3,
+                cand: 1,
+                cost: 0.7,
+            },
         ];
         let a = assign(&pairs, &[10.0; 4], 3);
         assert_eq!(a[0], Some(2));

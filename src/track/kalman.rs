@@ -178,7 +178,11 @@ mod tests {
             k.update_pos(Vector2::new(50.0, 100.0 + 20.0 * t + 200.0 * t * t), r);
         }
         let t = 39.0 / 25.0;
-        assert!((k.vel()[1] - (20.0 + 400.0 * t)).abs() < 15.0, "{}", k.vel()[1]);
+        assert!(
+            (k.vel()[1] - (20.0 + 400.0 * t)).abs() < 15.0,
+            "{}",
+            k.vel()[1]
+        );
         assert!((k.acc()[1] - 400.0).abs() < 60.0, "{}", k.acc()[1]);
         assert!(k.vel()[0].abs() < 5.0);
         // The prediction one frame ahead lands within a pixel.

@@ -166,16 +166,25 @@ impl TrackerConfig {
             bail!(InvalidInput, "track.gravity_px_s2 must be finite");
         }
         if !(self.detection_probability > 0.0 && self.detection_probability < 1.0) {
-            bail!(InvalidInput, "track.detection_probability must be in (0, 1)");
+            bail!(
+                InvalidInput,
+                "track.detection_probability must be in (0, 1)"
+            );
         }
         if !(self.confirm_score.is_finite() && self.drop_score.is_finite()) {
-            bail!(InvalidInput, "track.confirm_score and drop_score must be finite");
+            bail!(
+                InvalidInput,
+                "track.confirm_score and drop_score must be finite"
+            );
         }
         if self.confirm_hits < 2 {
             bail!(InvalidInput, "track.confirm_hits must be at least 2");
         }
         if self.max_tracks == 0 || self.max_track_points < 2 {
-            bail!(InvalidInput, "track.max_tracks and max_track_points must be positive");
+            bail!(
+                InvalidInput,
+                "track.max_tracks and max_track_points must be positive"
+            );
         }
         Ok(())
     }
@@ -434,7 +443,8 @@ impl Tracker {
                 {
                     return None;
                 }
-                if self.is_streak(c) && Self::axis_angle(f64::from(c.orientation_rad), disp) > max_angle
+                if self.is_streak(c)
+                    && Self::axis_angle(f64::from(c.orientation_rad), disp) > max_angle
                 {
                     return None;
                 }
@@ -486,7 +496,10 @@ impl Tracker {
             cell.clear();
         }
         for (i, c) in candidates.iter().enumerate() {
-            self.grid.entry(cell_of(c.x_px, c.y_px)).or_default().push(i as u32);
+            self.grid
+                .entry(cell_of(c.x_px, c.y_px))
+                .or_default()
+                .push(i as u32);
         }
 
         // Gate and assign: confirmed tracks first, then tentative ones on what is left.
@@ -502,7 +515,10 @@ impl Tracker {
                 let t = &self.tracks[ti];
                 let radius = self.gate_radius(t, t_s);
                 let p = t.kf.pos();
-                let (a, b) = (cell_of(p[0] - radius, p[1] - radius), cell_of(p[0] + radius, p[1] + radius));
+                let (a, b) = (
+                    cell_of(p[0] - radius, p[1] - radius),
+                    cell_of(p[0] + radius, p[1] + radius),
+                );
                 near.clear();
                 if (b.0 - a.0 + 1) as i64 * (b.1 - a.1 + 1) as i64 > self.grid.len() as i64 {
                     near.extend(0..candidates.len() as u32);
@@ -598,9 +614,10 @@ impl Tracker {
                 // A young track (perhaps clutter that lined up) may coast only briefly; an
                 // established one up to `max_missed_frames`.
                 let hits = t.observations.len() as u32;
-                let allowed = hits
-                    .saturating_sub(cfg.confirm_hits)
-                    .clamp(cfg.max_missed_tentative, cfg.max_missed_frames.max(cfg.max_missed_tentative));
+                let allowed = hits.saturating_sub(cfg.confirm_hits).clamp(
+                    cfg.max_missed_tentative,
+                    cfg.max_missed_frames.max(cfg.max_missed_tentative),
+                );
                 t.missed > allowed || t.observations.len() >= cfg.max_track_points
             } else {
                 t.missed > cfg.max_missed_tentative
@@ -678,7 +695,9 @@ impl Tracker {
     fn gate_radius(&self, t: &Track, t_s: f64) -> f64 {
         let p = t.kf.pos_cov();
         let l_max = 0.5 * (p[(0, 0)] + p[(1, 1)])
-            + (0.25 * (p[(0, 0)] - p[(1, 1)]).powi(2) + p[(0, 1)] * p[(1, 0)]).max(0.0).sqrt();
+            + (0.25 * (p[(0, 0)] - p[(1, 1)]).powi(2) + p[(0, 1)] * p[(1, 0)])
+                .max(0.0)
+                .sqrt();
         // The largest measurement deviation a candidate can have (a long streak).
         let r_max = 10.0 + self.cfg.meas_sigma_px;
         let mut radius = (self.cfg.gate_chi2 * (l_max + r_max * r_max)).sqrt();

@@ -43,7 +43,11 @@ fn streak(x: f64, y: f64, len: f64, angle: f64) -> Candidate {
 
 /// Runs `frames` frames whose candidates come from `make(i)`; returns every confirmed track,
 /// finished or flushed.
-fn run(tracker: &mut Tracker, frames: usize, mut make: impl FnMut(usize) -> Vec<Candidate>) -> Vec<Track> {
+fn run(
+    tracker: &mut Tracker,
+    frames: usize,
+    mut make: impl FnMut(usize) -> Vec<Candidate>,
+) -> Vec<Track> {
     let mut out = Vec::new();
     for i in 0..frames {
         out.extend(tracker.update(i as f64 / FPS, &make(i)));
@@ -53,7 +57,11 @@ fn run(tracker: &mut Tracker, frames: usize, mut make: impl FnMut(usize) -> Vec<
 }
 
 /// The track whose observations stay within `tol` px of `truth` for the most frames.
-fn best_track<'a>(tracks: &'a [Track], truth: impl Fn(f64) -> Option<(f64, f64)>, tol: f64) -> Option<(&'a Track, usize)> {
+fn best_track(
+    tracks: &[Track],
+    truth: impl Fn(f64) -> Option<(f64, f64)>,
+    tol: f64,
+) -> Option<(&Track, usize)> {
     tracks
         .iter()
         .map(|t| {
@@ -61,7 +69,8 @@ fn best_track<'a>(tracks: &'a [Track], truth: impl Fn(f64) -> Option<(f64, f64)>
                 .observations
                 .iter()
                 .filter(|o| {
-                    truth(o.point.t_s).is_some_and(|(x, y)| (o.point.x_px - x).hypot(o.point.y_px - y) <= tol)
+                    truth(o.point.t_s)
+                        .is_some_and(|(x, y)| (o.point.x_px - x).hypot(o.point.y_px - y) <= tol)
                 })
                 .count();
             (t, good)
@@ -95,17 +104,27 @@ fn falling_object_is_one_clean_track_from_its_first_detection() {
         let mut c = Vec::new();
         if t >= 0.4 {
             let (x, y) = fall(t);
-            c.push(cand(x + rng.random_range(-0.3..0.3), y + rng.random_range(-0.3..0.3)));
+            c.push(cand(
+                x + rng.random_range(-0.3..0.3),
+                y + rng.random_range(-0.3..0.3),
+            ));
         }
         c
     });
     assert_eq!(tracks.len(), 1, "{tracks:#?}");
     let t = &tracks[0];
     assert_eq!(t.observations.len(), 65);
-    assert!((t.start_s() - 0.4).abs() < 1e-9, "starts at the first detection");
+    assert!(
+        (t.start_s() - 0.4).abs() < 1e-9,
+        "starts at the first detection"
+    );
     assert!(clean(t, |s| (s >= 0.4).then(|| fall(s)), 0.5));
     // The filter found gravity.
-    assert!((t.acceleration_px_s2()[1] - 450.0).abs() < 80.0, "{:?}", t.acceleration_px_s2());
+    assert!(
+        (t.acceleration_px_s2()[1] - 450.0).abs() < 80.0,
+        "{:?}",
+        t.acceleration_px_s2()
+    );
 }
 
 #[test]
@@ -173,7 +192,10 @@ fn static_flicker_never_starts_a_track() {
         let mut c = Vec::new();
         // A window light blinking, its centroid jittering by noise.
         if (i / 4) % 2 == 0 {
-            c.push(cand(300.0 + rng.random_range(-0.5..0.5), 200.0 + rng.random_range(-0.5..0.5)));
+            c.push(cand(
+                300.0 + rng.random_range(-0.5..0.5),
+                200.0 + rng.random_range(-0.5..0.5),
+            ));
         }
         // A steady lamp.
         c.push(cand(500.0 + rng.random_range(-0.3..0.3), 250.0));
@@ -199,7 +221,11 @@ fn rain_streaks_do_not_create_long_tracks() {
             })
             .collect()
     });
-    let longest = tracks.iter().map(|t| t.observations.len()).max().unwrap_or(0);
+    let longest = tracks
+        .iter()
+        .map(|t| t.observations.len())
+        .max()
+        .unwrap_or(0);
     assert!(longest <= 4, "a rain track of {longest} points");
     assert!(tracks.len() <= 10, "{} rain tracks", tracks.len());
 }
@@ -251,7 +277,10 @@ fn bird_and_leaf_paths_are_tracked_cleanly() {
         let mut c = vec![cand(bx, by), cand(lx, ly)];
         // Sparse clutter.
         for _ in 0..5 {
-            c.push(cand(rng.random_range(0.0..1920.0), rng.random_range(0.0..1080.0)));
+            c.push(cand(
+                rng.random_range(0.0..1920.0),
+                rng.random_range(0.0..1080.0),
+            ));
         }
         c
     });
@@ -261,7 +290,10 @@ fn bird_and_leaf_paths_are_tracked_cleanly() {
     ] {
         let (t, good) = best_track(&tracks, |s| Some(truth(s)), 1.0).unwrap();
         assert!(good >= 95, "{name}: {good} of 100 points in one track");
-        assert!(clean(t, |s| Some(truth(s)), 1.0), "{name} track picked up clutter");
+        assert!(
+            clean(t, |s| Some(truth(s)), 1.0),
+            "{name} track picked up clutter"
+        );
     }
 }
 
@@ -376,8 +408,16 @@ fn end_to_end_small_slow_object_tracked_to_the_end() {
     };
     let (t, good) = best_track(&tracks, truth, 1.5).expect("a track");
     assert!(good >= 45, "{good} of 50 frames in the track");
-    assert!(t.start_s() <= (release + 2) as f64 / FPS, "starts at {}", t.start_s());
-    assert!(t.end_s() >= (frames - 2) as f64 / FPS, "ends at {}", t.end_s());
+    assert!(
+        t.start_s() <= (release + 2) as f64 / FPS,
+        "starts at {}",
+        t.start_s()
+    );
+    assert!(
+        t.end_s() >= (frames - 2) as f64 / FPS,
+        "ends at {}",
+        t.end_s()
+    );
     assert!(clean(t, truth, 1.5));
     assert_eq!(tracks.len(), 1, "{} tracks", tracks.len());
 }
@@ -443,7 +483,10 @@ fn end_to_end_rain_makes_no_long_tracks() {
         };
         (drops, 2.0, 1.0, 0.0, 0.0)
     });
-    let longest = tracks.iter().map(|t| t.observations.len()).max().unwrap_or(0);
+    let longest = tracks
+        .iter()
+        .map(|t| t.observations.len())
+        .max()
+        .unwrap_or(0);
     assert!(longest <= 4, "rain track of {longest} points");
 }
-
