@@ -11,21 +11,28 @@
 //!    [`MotionConfig::shake_rebase_frames`] frames means the camera moved: the background is
 //!    re-based.
 //! 3. **Illumination**: each tile's gain (frame mean / background mean), median-filtered over the
-//!    3 x 3 tile neighbourhood so a large object cannot bias its own tile. A median gain change
-//!    over [`MotionConfig::illumination_jump`] (exposure jump, lightning) re-bases the background
+//!    3 x 3 tile neighbourhood so a large object cannot bias its own tile, then interpolated
+//!    between tile centres into a per-pixel gain (no seams). A median gain change over
+//!    [`MotionConfig::illumination_jump`] (exposure jump, lightning) re-bases the background
 //!    instead of flooding candidates.
-//! 4. **Main pass** (the only other full pass; in-cache 16-bit lanes): the difference `d` of each
-//!    pixel against the gain-compensated background; the 2 x 2 box sum of `d` (a 2-px object's
-//!    energy collected, noise halved); the foreground test `|box| > max(tile threshold,
-//!    variability x pixel's running mean |d|)`; the background update (fast where the pixel looks
-//!    like background, slow where it looks like foreground) and the variability update; the
-//!    per-tile noise sum that sets next frame's tile thresholds (`k_sigma` x the noise of the box
-//!    sum). Foreground runs are recorded as they are found; nothing else is written.
-//! 5. **Candidates**: runs labelled by union-find; moments give centroid (weighted by |box|),
+//! 4. **Main pass** (the only other pass over the pixels; 8/16-bit lanes on row buffers that stay
+//!    in L1): the difference `d` of each pixel against the gain-compensated 8-bit background; the
+//!    2 x 2 box sum of `d` (a 2-px object's energy collected, noise halved); the tile threshold
+//!    test `|box| > k_sigma x tile noise`; on every other row (rows take turns) the background
+//!    update (stochastically rounded running average: fast where the pixel looks like
+//!    background, slow where it looks like foreground) and the variability update; the count of
+//!    box sums over 2.5 x the tile noise, from which each tile's noise is re-estimated (a tail
+//!    measure: robust to objects, honest about the heavy tails of compressed video). Foreground
+//!    runs are recorded as they are found, after the per-pixel variability test
+//!    (`|box| > var_mult x` the largest running mean |d| of the window's pixels: flicker, sway),
+//!    which runs only where the tile test passed.
+//! 5. **Frame events**: a foreground over [`MotionConfig::max_foreground_fraction`] of the region
+//!    is a flood, and many tiles stepping at once a codec refresh (key frame): both re-base the
+//!    background and give no candidates for the frame.
+//! 6. **Candidates**: runs labelled by union-find; moments give centroid (weighted by |box|),
 //!    box, area, length, width, orientation, contrast and polarity; collinear streak fragments
 //!    are merged and two-lobed streaks split; too-small, too-large and over-the-cap components are
-//!    counted and dropped. A frame whose foreground exceeds
-//!    [`MotionConfig::max_foreground_fraction`] of the region is a flood: no candidates, re-base.
+//!    counted and dropped.
 //!
 //! Coordinates: pixel centres sit on integer coordinates; a candidate's `x_px`, `y_px` are
 //! sub-pixel positions in that frame.
