@@ -109,10 +109,17 @@ fn detect(c: &mut Criterion) {
                 det.process(Luma::new(f, w, h, w), i as f64 / 25.0).unwrap();
             }
             let px = det.region().pixel_count();
+            let st = det.stats();
             eprintln!(
-                "{name} {region}: region {:.0}% of the frame, model memory {:.1} MiB",
+                "{name} {region}: region {:.0}% of the frame, model memory {:.1} MiB, \
+                 {} candidates, re-bases {} (floods {}, refreshes {}, light {})",
                 100.0 * px as f64 / (w * h) as f64,
-                det.memory_bytes() as f64 / 1048576.0
+                det.memory_bytes() as f64 / 1048576.0,
+                st.candidates,
+                st.total_rebases,
+                st.total_floods,
+                st.total_refreshes,
+                st.total_illumination_events
             );
             g.throughput(Throughput::Elements(1));
             let mut i = 24usize;

@@ -212,6 +212,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         rest.iter().for_each(|t| bucket(t.observations.len()));
         confirmed.extend(rest);
         memory = det.memory_bytes();
+        let st = det.stats();
+        println!(
+            "events: re-bases {} (floods {}, refreshes {}, light {}), shaken frames {}",
+            st.total_rebases,
+            st.total_floods,
+            st.total_refreshes,
+            st.total_illumination_events,
+            st.total_shaken_frames
+        );
     }
     let per = |ns: u64| ns as f64 / 1e6 / frames.max(1) as f64;
     println!("{clip}: {info_line}, {frames} frames");

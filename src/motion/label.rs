@@ -384,13 +384,16 @@ pub(crate) fn split_two_lobes(
 
 /// True when two streak-like components lie on one line with a small gap between their ends.
 pub(crate) fn collinear_fragments(
-    a: &Moments,
-    b: &Moments,
+    ca: &super::Candidate,
+    cb: &super::Candidate,
     max_gap_px: f64,
     max_angle_rad: f64,
 ) -> bool {
-    let ca = a.candidate();
-    let cb = b.candidate();
+    // Too far apart for any gap to close.
+    let reach = 0.5 * f64::from(ca.length_px + cb.length_px) + max_gap_px + 2.0;
+    if (cb.x_px - ca.x_px).abs() > reach || (cb.y_px - ca.y_px).abs() > reach {
+        return false;
+    }
     let long = |c: &super::Candidate| c.length_px >= 2.0 * c.width_px.max(1.0);
     if !long(&ca) && !long(&cb) {
         return false;
@@ -578,6 +581,7 @@ mod tests {
             q.add(20 + i, 20 + i, 100);
             o.add(20 + i, 30 + i, 100);
         }
+        let (p, q, o) = (p.candidate(), q.candidate(), o.candidate());
         assert!(collinear_fragments(&p, &q, 3.0, 0.35));
         assert!(!collinear_fragments(&p, &o, 3.0, 0.35));
     }

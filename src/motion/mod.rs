@@ -1357,40 +1357,37 @@ impl MotionDetector {
         }
         // Merge collinear streak fragments (bounded work: only the first 64 streak-like ones).
         let max_angle = cfg.merge_angle_deg.to_radians();
-        let streaks: Vec<usize> = (0..self.moms.len())
+        let mut cands: Vec<Candidate> = self.moms.iter().map(Moments::candidate).collect();
+        let streaks: Vec<usize> = (0..cands.len())
             .filter(|&i| {
-                let c = self.moms[i].candidate();
+                let c = &cands[i];
                 c.length_px >= 2.0 * c.width_px.max(1.0) && c.length_px >= 4.0
             })
             .take(64)
             .collect();
-        let mut alive = vec![true; self.moms.len()];
+        let mut alive = vec![true; cands.len()];
         for (k, &i) in streaks.iter().enumerate() {
             if !alive[i] {
                 continue;
             }
             for &j in &streaks[k + 1..] {
                 if alive[j]
-                    && label::collinear_fragments(
-                        &self.moms[i],
-                        &self.moms[j],
-                        cfg.merge_gap_px,
-                        max_angle,
-                    )
+                    && label::collinear_fragments(&cands[i], &cands[j], cfg.merge_gap_px, max_angle)
                 {
                     let mj = self.moms[j];
                     self.moms[i].merge(&mj);
+                    cands[i] = self.moms[i].candidate();
                     alive[j] = false;
                     self.stats.merges += 1;
                 }
             }
         }
         self.candidates.extend(
-            self.moms
-                .iter()
+            cands
+                .into_iter()
                 .zip(&alive)
                 .filter(|(_, a)| **a)
-                .map(|(m, _)| m.candidate()),
+                .map(|(c, _)| c),
         );
         if self.candidates.len() > cfg.max_candidates {
             self.stats.dropped_over_cap = (self.candidates.len() - cfg.max_candidates) as u32;
@@ -1515,9 +1512,9 @@ fn anchor_spans(proc: &RowSpans, _y0: usize, height: usize) -> RowSpans {
     let mut out = RowSpans::empty(0);
     out.clear();
     let mut a = Vec::new();
+    let mut sh = Vec::new();
     for y in 0..height {
         if y + 1 < height {
-            let mut sh = Vec::new();
             roi::shrink_right_into(proc.row(y), 1, &mut sh);
             a.clear();
             roi::intersect_into(&sh, proc.row(y + 1), 0, 1, &mut a);
