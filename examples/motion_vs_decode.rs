@@ -243,6 +243,31 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         lengths[3],
         memory as f64 / 1048576.0
     );
+    if verbose {
+        for t in confirmed.iter().filter(|t| t.observations.len() > 25) {
+            let (a, b) = (
+                t.observations[0].point,
+                t.observations[t.observations.len() - 1].point,
+            );
+            eprintln!(
+                "long track {}: {:.2}-{:.2} s, {} points, from ({:.0},{:.0}) moved ({:.1},{:.1}) px, \
+                 mean contrast {:.1}",
+                t.id,
+                t.start_s(),
+                t.end_s(),
+                t.observations.len(),
+                a.x_px,
+                a.y_px,
+                b.x_px - a.x_px,
+                b.y_px - a.y_px,
+                t.observations
+                    .iter()
+                    .map(|o| f64::from(o.contrast))
+                    .sum::<f64>()
+                    / t.observations.len() as f64
+            );
+        }
+    }
     if let Some(p) = truth_path {
         report_truth(&p, &confirmed, &all_cands, verbose)?;
     }

@@ -35,7 +35,8 @@
 //!    counted and dropped.
 //!
 //! Coordinates: pixel centres sit on integer coordinates; a candidate's `x_px`, `y_px` are
-//! sub-pixel positions in that frame.
+//! sub-pixel positions in the background's frame, which is the calibration's: on a frame whose
+//! shake was compensated the estimated shift is removed from them.
 //!
 //! See `docs/motion.md` for costs, memory and tuning.
 
@@ -1395,6 +1396,20 @@ impl MotionDetector {
             self.candidates
                 .sort_unstable_by(|a, b| b.mass.total_cmp(&a.mass));
             self.candidates.truncate(cfg.max_candidates);
+        }
+        // On a shaken frame, report positions in the background's (the calibration's) frame:
+        // static things stay put and tracks do not carry the shake.
+        if self.stats.shift_compensated {
+            let (dx, dy) = (self.stats.shift.dx_px, self.stats.shift.dy_px);
+            let mv = |v: u32, d: f64| (f64::from(v) - d).round().max(0.0) as u32;
+            for c in &mut self.candidates {
+                c.x_px -= dx;
+                c.y_px -= dy;
+                c.x_min_px = mv(c.x_min_px, dx);
+                c.x_max_px = mv(c.x_max_px, dx);
+                c.y_min_px = mv(c.y_min_px, dy);
+                c.y_max_px = mv(c.y_max_px, dy);
+            }
         }
         self.candidates
             .sort_unstable_by(|a, b| a.y_px.total_cmp(&b.y_px).then(a.x_px.total_cmp(&b.x_px)));

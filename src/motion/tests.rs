@@ -267,10 +267,12 @@ fn moving_object_detected_while_the_camera_shakes() {
     let mut hits = 0;
     for i in 0..30 {
         let (sx, sy) = if i >= 20 { (2.0, 1.0) } else { (0.0, 0.0) };
-        let (x, y) = (200.0 + sx, 50.0 + 2.0 * i as f64 + sy);
-        let img = scene.frame(&[Obj::dot(x, y, 3.0, -40.0)], 2.0, 1.0, sx, sy);
+        // The object moves on the facade; the camera shakes on top of that.
+        let (x, y) = (200.0, 50.0 + 2.0 * i as f64);
+        let img = scene.frame(&[Obj::dot(x + sx, y + sy, 3.0, -40.0)], 2.0, 1.0, sx, sy);
         let cands = run(&mut det, &img, i);
-        if i >= 20 && near(&cands, x, y, 2.0).is_some_and(|c| c.polarity == Polarity::Darker) {
+        // Reported in the calibration's frame: the shake removed.
+        if i >= 20 && near(&cands, x, y, 1.0).is_some_and(|c| c.polarity == Polarity::Darker) {
             hits += 1;
         }
     }

@@ -16,8 +16,9 @@
 //!    growing uncertainty; unassigned candidates start tentative tracks;
 //! 5. a tentative track keeps a score, the log-likelihood ratio of "object" against "clutter"
 //!    (each detection adds `ln(Pd / (clutter density x 2 pi sqrt|S|)) - d^2 / 2`, each miss
-//!    `ln(1 - Pd)`; the clutter density is measured from the candidates of recent frames), so in
-//!    sparse scenes three detections confirm a track and in rain many consistent ones are needed.
+//!    `ln(1 - Pd)`; the clutter density is measured from the candidates of recent frames, over the
+//!    whole picture and per 64-px cell, the larger of the two counting), so in sparse scenes three
+//!    detections confirm a track and in rain or compressed sky many consistent ones are needed.
 //!    It is confirmed once it has [`TrackerConfig::confirm_hits`] detections, a score of
 //!    [`TrackerConfig::confirm_score`] and moved at least
 //!    [`TrackerConfig::confirm_min_displacement_px`] in a fairly straight line (static flicker
@@ -78,6 +79,9 @@ pub struct TrackerConfig {
     /// A tentative track whose score falls below this is dropped. Default: -2 (a track of one
     /// detection dies at its first miss).
     pub drop_score: f64,
+    /// A confirmed track whose last 5 detections average less evidence (log-likelihood ratio)
+    /// than this is finished, without them: it was kept alive by clutter. Default: 2.
+    pub min_hit_llr: f64,
     /// Detections needed to confirm a track. Default: 3 (the earlier ones stay in the track).
     pub confirm_hits: u32,
     /// Net movement needed to confirm a track, pixels. Default: 3.
@@ -119,6 +123,7 @@ impl Default for TrackerConfig {
             detection_probability: 0.9,
             confirm_score: 12.0,
             drop_score: -2.0,
+            min_hit_llr: 2.0,
             confirm_hits: 3,
             confirm_min_displacement_px: 3.0,
             confirm_min_straightness: 0.5,
@@ -171,10 +176,13 @@ impl TrackerConfig {
                 "track.detection_probability must be in (0, 1)"
             );
         }
-        if !(self.confirm_score.is_finite() && self.drop_score.is_finite()) {
+        if !(self.confirm_score.is_finite()
+            && self.drop_score.is_finite()
+            && self.min_hit_llr.is_finite())
+        {
             bail!(
                 InvalidInput,
-                "track.confirm_score and drop_score must be finite"
+                "track.confirm_score, drop_score and min_hit_llr must be finite"
             );
         }
         if self.confirm_hits < 2 {
@@ -252,6 +260,8 @@ pub struct Track {
     pub coasted_frames: u32,
     /// Log-likelihood ratio of object against clutter (see the module documentation).
     pub score: f64,
+    /// The log-likelihood ratio of each observation (same order), for the quality test.
+    hit_llr: Vec<f32>,
     path_px: f64,
     kf: Kalman,
 }
@@ -340,6 +350,8 @@ pub struct Tracker {
     tracks: Vec<Track>,
     /// Clutter density, candidates per square pixel (smoothed over frames).
     clutter_per_px2: f64,
+    /// Candidates per frame in each grid cell, averaged over recent frames: the local clutter.
+    cell_rate: std::collections::HashMap<(i32, i32), f32>,
     grid: std::collections::HashMap<(i32, i32), Vec<u32>>,
     next_id: u64,
     last_t_s: Option<f64>,
@@ -355,6 +367,7 @@ impl Tracker {
             cfg,
             tracks: Vec::new(),
             clutter_per_px2: 1e-6,
+            cell_rate: Default::default(),
             grid: Default::default(),
             next_id: 1,
             last_t_s: None,
@@ -501,6 +514,19 @@ impl Tracker {
                 .or_default()
                 .push(i as u32);
         }
+        // Local clutter: where candidates keep appearing (flat sky under compression, rain on
+        // one side), a track needs more evidence than in a quiet part of the picture.
+        for (cell, rate) in &mut self.cell_rate {
+            let n = self.grid.get(cell).map_or(0, Vec::len) as f32;
+            *rate += (n - *rate) * LOCAL_CLUTTER_RATE;
+        }
+        for (cell, idx) in &self.grid {
+            if !idx.is_empty() && !self.cell_rate.contains_key(cell) {
+                self.cell_rate
+                    .insert(*cell, idx.len() as f32 * LOCAL_CLUTTER_RATE);
+            }
+        }
+        self.cell_rate.retain(|_, r| *r > 1e-3);
 
         // Gate and assign: confirmed tracks first, then tentative ones on what is left.
         let mut cand_used = vec![false; candidates.len()];
@@ -568,22 +594,33 @@ impl Tracker {
         // Update, scoring tentative tracks.
         let ln_pd = self.cfg.detection_probability.ln();
         let ln_miss = (1.0 - self.cfg.detection_probability).ln();
-        let ln_clutter = self.clutter_per_px2.ln();
         for (ti, ci) in assigned.iter().enumerate() {
             match ci {
                 Some(ci) => {
                     let c = &candidates[*ci];
                     let t = &self.tracks[ti];
-                    if let Some((d2, logdet)) =
+                    let local = self
+                        .cell_rate
+                        .get(&cell_of(c.x_px, c.y_px))
+                        .map_or(0.0, |&r| f64::from(r) / (CELL_PX * CELL_PX));
+                    let ln_clutter = self.clutter_per_px2.max(local).ln();
+                    // An object rarely flips from brighter to darker than the background.
+                    let flip = t
+                        .observations
+                        .last()
+                        .is_some_and(|o| o.polarity != c.polarity);
+                    let llr =
                         t.kf.gate(Vector2::new(c.x_px, c.y_px), self.meas_cov(c))
-                    {
-                        let llr = ln_pd
-                            - ln_clutter
-                            - (2.0 * std::f64::consts::PI).ln()
-                            - 0.5 * logdet
-                            - 0.5 * d2;
-                        self.tracks[ti].score += llr;
-                    }
+                            .map_or(0.0, |(d2, logdet)| {
+                                ln_pd
+                                    - ln_clutter
+                                    - (2.0 * std::f64::consts::PI).ln()
+                                    - 0.5 * logdet
+                                    - 0.5 * d2
+                                    - if flip { POLARITY_FLIP_PENALTY } else { 0.0 }
+                            });
+                    self.tracks[ti].score += llr;
+                    self.tracks[ti].hit_llr.push(llr as f32);
                     self.apply(ti, c, t_s);
                 }
                 None => {
@@ -618,7 +655,9 @@ impl Tracker {
                     cfg.max_missed_tentative,
                     cfg.max_missed_frames.max(cfg.max_missed_tentative),
                 );
-                t.missed > allowed || t.observations.len() >= cfg.max_track_points
+                t.missed > allowed
+                    || t.observations.len() >= cfg.max_track_points
+                    || Self::lost_quality(cfg, &mut t)
             } else {
                 t.missed > cfg.max_missed_tentative
                     || t.age_frames > cfg.max_tentative_frames
@@ -656,6 +695,31 @@ impl Tracker {
         finished
     }
 
+    /// True when the last [`QUALITY_WINDOW`] detections of a confirmed track were, on average,
+    /// no better evidence than clutter (a track kept alive by hopping between noise candidates,
+    /// typically after its object left); those detections are then removed from the track.
+    fn lost_quality(cfg: &TrackerConfig, t: &mut Track) -> bool {
+        let n = t.hit_llr.len();
+        if t.missed > 0 || n < cfg.confirm_hits as usize + QUALITY_WINDOW {
+            return false;
+        }
+        let recent = &t.hit_llr[n - QUALITY_WINDOW..];
+        let mean = recent.iter().map(|&v| f64::from(v)).sum::<f64>() / QUALITY_WINDOW as f64;
+        if mean >= cfg.min_hit_llr {
+            return false;
+        }
+        // Drop the trailing detections that were no better than clutter.
+        while t.observations.len() > 1
+            && t.hit_llr
+                .last()
+                .is_some_and(|&v| f64::from(v) < cfg.min_hit_llr)
+        {
+            t.observations.pop();
+            t.hit_llr.pop();
+        }
+        true
+    }
+
     /// True when a tentative track has enough detections and score, and moved enough, in a line.
     fn ready(cfg: &TrackerConfig, t: &Track) -> bool {
         if (t.observations.len() as u32) < cfg.confirm_hits || t.score < cfg.confirm_score {
@@ -684,6 +748,7 @@ impl Tracker {
             age_frames: 0,
             coasted_frames: 0,
             score: 0.0,
+            hit_llr: vec![0.0],
             path_px: 0.0,
             kf,
         });
@@ -745,9 +810,18 @@ impl Tracker {
     }
 }
 
+/// Detections over which a confirmed track's evidence is averaged for [`Tracker::lost_quality`].
+const QUALITY_WINDOW: usize = 5;
+/// Log-likelihood penalty of a detection whose polarity differs from the previous one.
+const POLARITY_FLIP_PENALTY: f64 = 3.0;
+
+/// Side of the grid cells that index candidates and measure local clutter, pixels.
+const CELL_PX: f64 = 64.0;
+/// Local clutter rates move this fraction towards each frame's count.
+const LOCAL_CLUTTER_RATE: f32 = 0.1;
+
 /// Grid cell of the candidate index.
 fn cell_of(x: f64, y: f64) -> (i32, i32) {
-    const CELL_PX: f64 = 64.0;
     (
         (x / CELL_PX).floor().clamp(-1e6, 1e6) as i32,
         (y / CELL_PX).floor().clamp(-1e6, 1e6) as i32,

@@ -490,3 +490,45 @@ fn end_to_end_rain_makes_no_long_tracks() {
         .unwrap_or(0);
     assert!(longest <= 4, "rain track of {longest} points");
 }
+
+#[test]
+fn a_track_does_not_live_on_in_clutter_after_its_object_leaves() {
+    // An object moves for 30 frames, then vanishes into dense clutter around its path.
+    let path = |t: f64| (600.0 + 150.0 * t, 400.0 + 100.0 * t);
+    let mut tr = Tracker::new(TrackerConfig::default()).unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(8);
+    let tracks = run(&mut tr, 80, |i| {
+        let t = i as f64 / FPS;
+        let mut c: Vec<Candidate> = (0..120)
+            .map(|_| {
+                let mut k = cand(
+                    rng.random_range(550.0..950.0),
+                    rng.random_range(350.0..750.0),
+                );
+                if rng.random_bool(0.5) {
+                    k.polarity = Polarity::Darker;
+                    k.contrast = -k.contrast;
+                }
+                k
+            })
+            .collect();
+        if i < 30 {
+            let (x, y) = path(t);
+            c.push(cand(x, y));
+        }
+        c
+    });
+    let (best, good) = best_track(&tracks, |s| Some(path(s)), 1.0).expect("tracked");
+    assert!(good >= 25, "{good} points on the object");
+    let extra = best.observations.len() - good;
+    assert!(
+        extra <= 3,
+        "{extra} clutter points appended to the object's track"
+    );
+    // Clutter alone forms few confirmed tracks, and short ones.
+    let long_clutter = tracks
+        .iter()
+        .filter(|t| t.id != best.id && t.observations.len() > 8)
+        .count();
+    assert!(long_clutter <= 3, "{long_clutter} long clutter tracks");
+}
