@@ -395,15 +395,11 @@ pub(crate) fn collinear_fragments(
         return false;
     }
     let long = |c: &super::Candidate| c.length_px >= 2.0 * c.width_px.max(1.0);
-    if !long(&ca) && !long(&cb) {
+    if !long(ca) && !long(cb) {
         return false;
     }
     // The axis of the longer one.
-    let axis = if ca.length_px >= cb.length_px {
-        &ca
-    } else {
-        &cb
-    };
+    let axis = if ca.length_px >= cb.length_px { ca } else { cb };
     let (ux, uy) = (
         f64::from(axis.orientation_rad).cos(),
         f64::from(axis.orientation_rad).sin(),
@@ -412,8 +408,8 @@ pub(crate) fn collinear_fragments(
         let d = (t - f64::from(axis.orientation_rad)).rem_euclid(std::f64::consts::PI);
         d.min(std::f64::consts::PI - d)
     };
-    if long(&ca)
-        && long(&cb)
+    if long(ca)
+        && long(cb)
         && (ang_diff(f64::from(ca.orientation_rad)) > max_angle_rad
             || ang_diff(f64::from(cb.orientation_rad)) > max_angle_rad)
     {
