@@ -450,3 +450,36 @@ fn probit_inverts_the_normal_cdf() {
         assert!((super::normal_cdf(z) - p).abs() < 1e-6, "cdf({z})");
     }
 }
+
+#[test]
+fn row_stride_padding_changes_nothing() {
+    // Decoders hand out planes whose rows are padded; the result must not depend on it.
+    let mut a = detector(MotionConfig::default());
+    let mut b = detector(MotionConfig::default());
+    let mut scene = Scene::new(W, H, 40);
+    let stride = W + 32;
+    for i in 0..24 {
+        let objs = if i >= 14 {
+            vec![Obj::dot(100.0 + 3.0 * i as f64, 90.0, 3.0, 30.0)]
+        } else {
+            vec![]
+        };
+        let img = scene.frame(&objs, 2.0, 1.0, 0.0, 0.0);
+        let mut padded = vec![7u8; stride * H];
+        for y in 0..H {
+            padded[y * stride..y * stride + W].copy_from_slice(&img[y * W..(y + 1) * W]);
+        }
+        let ca = a
+            .process(Luma::new(&img, W, H, W), i as f64 / 25.0)
+            .unwrap()
+            .to_vec();
+        let cb = b
+            .process(Luma::new(&padded, W, H, stride), i as f64 / 25.0)
+            .unwrap()
+            .to_vec();
+        assert_eq!(ca, cb, "frame {i}");
+        if i >= 16 {
+            assert!(!ca.is_empty());
+        }
+    }
+}

@@ -532,3 +532,24 @@ fn a_track_does_not_live_on_in_clutter_after_its_object_leaves() {
         .count();
     assert!(long_clutter <= 3, "{long_clutter} long clutter tracks");
 }
+
+#[test]
+fn dropped_frames_are_handled_by_time_not_count() {
+    // A live source drops every third frame: the tracker sees uneven time steps.
+    let mut tr = Tracker::new(TrackerConfig::default()).unwrap();
+    let mut out = Vec::new();
+    for i in (0..75).filter(|i| i % 3 != 2) {
+        let t = i as f64 / FPS;
+        let c = if t >= 0.4 {
+            let (x, y) = fall(t);
+            vec![cand(x, y)]
+        } else {
+            vec![]
+        };
+        out.extend(tr.update(t, &c));
+    }
+    out.extend(tr.flush());
+    assert_eq!(out.len(), 1, "{} tracks", out.len());
+    assert!(clean(&out[0], |s| (s >= 0.4).then(|| fall(s)), 0.5));
+    assert_eq!(out[0].coasted_frames, 0);
+}
