@@ -553,3 +553,11 @@ fn dropped_frames_are_handled_by_time_not_count() {
     assert!(clean(&out[0], |s| (s >= 0.4).then(|| fall(s)), 0.5));
     assert_eq!(out[0].coasted_frames, 0);
 }
+
+#[test]
+fn detector_and_tracker_can_move_to_a_camera_thread() {
+    fn send<T: Send + 'static>() {}
+    send::<MotionDetector>();
+    send::<Tracker>();
+    send::<Track>();
+}
