@@ -559,7 +559,7 @@ impl MotionDetector {
             );
         };
         let (bw, bh) = (bx1 - bx0, by1 - by0);
-        let anchors = anchor_spans(&roi, 0, height);
+        let anchors = anchor_spans(&roi, height);
         let tw = cfg.tile_w_px;
         let th = cfg.tile_h_px;
         let nx = width.div_ceil(tw as usize);
@@ -780,7 +780,8 @@ impl MotionDetector {
         }
 
         // Illumination. On a shaken frame the tile sums of frame and background cover different
-        // content, so only their median (robust to that) is used, for every tile.
+        // content: the previous frame's gains are kept, unless the median (robust to that)
+        // says the light changed, which then applies to every tile.
         let previous = shaken.then(|| self.tiles.gain_q11.clone());
         let median_gain = self.compute_gains();
         if let Some(previous) = previous {
@@ -1232,7 +1233,7 @@ impl MotionDetector {
             }
             self.shaken_proc.end_row();
         }
-        self.shaken_anchors = anchor_spans(&self.shaken_proc, 0, self.height);
+        self.shaken_anchors = anchor_spans(&self.shaken_proc, self.height);
 
         self.tiles.noise_sum.fill(0);
         self.tiles.noise_cnt.fill(0);
@@ -1585,7 +1586,7 @@ fn set_thresholds(t: &mut Tiles, cfg: &MotionConfig) {
 }
 
 /// Anchor spans: a window anchored at (x, y) needs pixels x..=x+1 of rows y and y+1.
-fn anchor_spans(proc: &RowSpans, _y0: usize, height: usize) -> RowSpans {
+fn anchor_spans(proc: &RowSpans, height: usize) -> RowSpans {
     let mut out = RowSpans::empty(0);
     out.clear();
     let mut a = Vec::new();
