@@ -1,0 +1,485 @@
+//! Scenario tests of the motion detector on synthetic frames.
+
+use super::testutil::{Obj, Scene, calib_rect};
+use super::*;
+use crate::ingest::Luma;
+
+const W: usize = 320;
+const H: usize = 240;
+
+fn detector(cfg: MotionConfig) -> MotionDetector {
+    let calib = calib_rect(60.0, 30.0, 260.0, 200.0, &[]);
+    MotionDetector::new(&calib, W, H, cfg).unwrap()
+}
+
+fn run(det: &mut MotionDetector, img: &[u8], i: usize) -> Vec<Candidate> {
+    det.process(Luma::new(img, W, H, W), i as f64 / 25.0)
+        .unwrap()
+        .to_vec()
+}
+
+fn near(cands: &[Candidate], x: f64, y: f64, tol: f64) -> Option<Candidate> {
+    cands
+        .iter()
+        .filter(|c| (c.x_px - x).hypot(c.y_px - y) <= tol)
+        .min_by(|a, b| {
+            (a.x_px - x)
+                .hypot(a.y_px - y)
+                .total_cmp(&(b.x_px - x).hypot(b.y_px - y))
+        })
+        .copied()
+}
+
+/// Truth of the slow-then-accelerating object: (x, y) at frame `i` (released at `r`).
+fn slow_then_falling(i: usize, r: usize) -> (f64, f64) {
+    let t = (i - r) as f64;
+    let y = if t <= 10.0 {
+        60.0 + 0.5 * t
+    } else {
+        let u = t - 10.0;
+        65.0 + 0.5 * u + 0.5 * 0.15 * u * u
+    };
+    (150.3 + 0.2 * t, y)
+}
+
+#[test]
+fn region_covers_the_grown_facade_minus_ignored_areas() {
+    let calib = calib_rect(60.0, 30.0, 260.0, 200.0, &[[0.0, 150.0, 100.0, 240.0]]);
+    let det = MotionDetector::new(&calib, W, H, MotionConfig::default()).unwrap();
+    let roi = det.region();
+    let inside = |x: u32, y: usize| roi.row(y).iter().any(|s| s.x0 <= x && x < s.x1);
+    assert!(inside(160, 100));
+    // The margin: 25% of 200 px + 48 px beyond the left edge is clipped at 0.
+    assert!(inside(5, 100));
+    // Ignored corner.
+    assert!(!inside(50, 200));
+    assert!(inside(150, 200));
+    // A facade far outside the image is refused with a clear message.
+    let off = calib_rect(5000.0, 5000.0, 6000.0, 6000.0, &[]);
+    let e = MotionDetector::new(&off, W, H, MotionConfig::default())
+        .err()
+        .unwrap();
+    assert!(e.to_string().contains("does not overlap"), "{e}");
+}
+
+#[test]
+fn small_slow_object_is_detected_from_an_early_frame() {
+    let mut det = detector(MotionConfig::default());
+    let mut scene = Scene::new(W, H, 11);
+    let release = 12;
+    let mut first_hit = None;
+    let mut hits = 0;
+    let mut far_false = 0;
+    let frames = 50;
+    for i in 0..release + frames {
+        let objs: Vec<Obj> = if i >= release {
+            let (x, y) = slow_then_falling(i, release);
+            vec![Obj::dot(x, y, 2.0, 15.0)]
+        } else {
+            vec![]
+        };
+        let img = scene.frame(&objs, 3.0, 1.0, 0.0, 0.0);
+        let cands = run(&mut det, &img, i);
+        if i >= release {
+            let (x, y) = slow_then_falling(i, release);
+            if let Some(c) = near(&cands, x, y, 1.5) {
+                hits += 1;
+                first_hit.get_or_insert(i - release);
+                assert_eq!(c.polarity, Polarity::Brighter);
+            }
+            far_false += cands
+                .iter()
+                .filter(|c| (c.x_px - x).hypot(c.y_px - y) > 6.0)
+                .count();
+        } else if i >= 8 {
+            far_false += cands.len();
+        }
+    }
+    assert!(first_hit.is_some_and(|f| f <= 2), "first hit {first_hit:?}");
+    assert!(hits >= frames * 9 / 10, "hit {hits} of {frames} frames");
+    // Single-window noise alarms at the 5-sigma threshold: about one frame in five here
+    // (~75k windows), a couple per frame at 1080p; they never line up into tracks.
+    assert!(far_false <= 15, "{far_false} false candidates");
+}
+
+#[test]
+fn centroid_is_sub_pixel_accurate() {
+    let mut det = detector(MotionConfig::default());
+    let mut scene = Scene::new(W, H, 5);
+    let mut errs = Vec::new();
+    for i in 0..44 {
+        let (x, y) = (100.25 + 0.7 * i as f64, 80.6 + 0.3 * i as f64);
+        let objs = if i >= 14 {
+            vec![Obj::dot(x, y, 4.0, 40.0)]
+        } else {
+            vec![]
+        };
+        let img = scene.frame(&objs, 2.0, 1.0, 0.0, 0.0);
+        let cands = run(&mut det, &img, i);
+        if i >= 14 {
+            let c = near(&cands, x, y, 3.0).expect("detected");
+            errs.push((c.x_px - x).hypot(c.y_px - y));
+        }
+    }
+    let mean = errs.iter().sum::<f64>() / errs.len() as f64;
+    assert!(mean < 0.35, "mean centroid error {mean}");
+}
+
+#[test]
+fn night_noise_with_a_dim_object() {
+    let mut det = detector(MotionConfig::default());
+    let mut scene = Scene::new(W, H, 21);
+    scene.level = 0.35;
+    let release = 15;
+    let frames = 40;
+    let mut hits = 0;
+    let mut false_cands = 0;
+    for i in 0..release + frames {
+        let objs = if i >= release {
+            let (x, y) = slow_then_falling(i, release);
+            vec![Obj::dot(x, y, 3.0, 35.0)]
+        } else {
+            vec![]
+        };
+        let img = scene.frame(&objs, 8.0, 1.0, 0.0, 0.0);
+        let cands = run(&mut det, &img, i);
+        if i >= release {
+            let (x, y) = slow_then_falling(i, release);
+            hits += usize::from(near(&cands, x, y, 2.0).is_some());
+            false_cands += cands
+                .iter()
+                .filter(|c| (c.x_px - x).hypot(c.y_px - y) > 6.0)
+                .count();
+        }
+    }
+    assert!(hits >= frames * 8 / 10, "hit {hits} of {frames}");
+    // Noise sigma 8 over ~70k pixels: false candidates stay rare.
+    assert!(false_cands <= frames / 2, "{false_cands} false candidates");
+    let sigma = det.stats().median_noise_grey;
+    // The tile noise estimate measures the difference noise (box sum / 8).
+    assert!((6.0..12.0).contains(&sigma), "noise estimate {sigma}");
+}
+
+#[test]
+fn global_brightness_jump_gives_no_candidates() {
+    let mut det = detector(MotionConfig::default());
+    let mut scene = Scene::new(W, H, 3);
+    let mut after_jump = 0;
+    for i in 0..40 {
+        let gain = if i >= 20 { 1.4 } else { 1.0 };
+        let img = scene.frame(&[], 3.0, gain, 0.0, 0.0);
+        let cands = run(&mut det, &img, i);
+        if i >= 20 {
+            after_jump += cands.len();
+        }
+        if i == 20 {
+            assert!(det.stats().illumination_event, "{:?}", det.stats());
+        }
+    }
+    assert_eq!(after_jump, 0);
+    assert_eq!(det.stats().total_illumination_events, 1);
+}
+
+#[test]
+fn gradual_and_local_light_changes_are_compensated() {
+    // A cloud shadow: the left part of the image darkens by 20% over 2 s, with a penumbra a
+    // third of the image wide.
+    let mut det = detector(MotionConfig::default());
+    let mut scene = Scene::new(W, H, 4);
+    let mut total = 0;
+    for i in 0..80 {
+        let mut img = scene.frame(&[], 2.0, 1.0, 0.0, 0.0);
+        let depth = 0.2 * ((i as f64 - 15.0) / 50.0).clamp(0.0, 1.0);
+        for y in 0..H {
+            for x in 0..W {
+                let inside = 1.0 - ((x as f64 - 100.0) / 100.0).clamp(0.0, 1.0);
+                let v = &mut img[y * W + x];
+                *v = (f64::from(*v) * (1.0 - depth * inside)).round() as u8;
+            }
+        }
+        let cands = run(&mut det, &img, i);
+        if i >= 10 {
+            // Allow the shadow edge (one tile column wide) but no flood of candidates.
+            total += cands.len();
+        }
+    }
+    assert!(total <= 15, "{total} candidates from a soft shadow");
+    assert_eq!(det.stats().total_floods, 0);
+}
+
+#[test]
+fn camera_shake_gives_no_spurious_candidates() {
+    for &(dx, dy) in &[(3.0, 0.0), (0.0, -3.0), (2.0, 2.0), (1.5, -0.5)] {
+        let mut det = detector(MotionConfig::default());
+        let mut scene = Scene::new(W, H, 8);
+        let mut spurious = 0;
+        let mut compensated = 0;
+        for i in 0..30 {
+            let (sx, sy) = if (20..23).contains(&i) {
+                (dx, dy)
+            } else {
+                (0.0, 0.0)
+            };
+            let img = scene.frame(&[], 2.0, 1.0, sx, sy);
+            let cands = run(&mut det, &img, i);
+            if i >= 10 {
+                spurious += cands.len();
+            }
+            if (20..23).contains(&i) {
+                let s = det.stats().shift;
+                assert!(
+                    (s.dx_px - dx).abs() < 0.35 && (s.dy_px - dy).abs() < 0.35,
+                    "shift ({dx}, {dy}) estimated {s:?}"
+                );
+                compensated += usize::from(det.stats().shift_compensated);
+            }
+        }
+        assert_eq!(compensated, 3);
+        assert!(
+            spurious <= 2,
+            "shake ({dx},{dy}): {spurious} spurious candidates"
+        );
+    }
+}
+
+#[test]
+fn shake_without_compensation_would_flood() {
+    // The same 3-px shake with compensation off: shows the test above can fail.
+    let cfg = MotionConfig {
+        shake: false,
+        ..MotionConfig::default()
+    };
+    let mut det = detector(cfg);
+    let mut scene = Scene::new(W, H, 8);
+    let mut bad = 0;
+    for i in 0..22 {
+        let s = if i >= 20 { 3.0 } else { 0.0 };
+        let img = scene.frame(&[], 2.0, 1.0, s, 0.0);
+        bad += run(&mut det, &img, i).len() + usize::from(det.stats().flood) * 1000;
+    }
+    assert!(bad > 10);
+}
+
+#[test]
+fn moving_object_detected_while_the_camera_shakes() {
+    let mut det = detector(MotionConfig::default());
+    let mut scene = Scene::new(W, H, 9);
+    let mut hits = 0;
+    for i in 0..30 {
+        let (sx, sy) = if i >= 20 { (2.0, 1.0) } else { (0.0, 0.0) };
+        // The object moves on the facade; the camera shakes on top of that.
+        let (x, y) = (200.0, 50.0 + 2.0 * i as f64);
+        let img = scene.frame(&[Obj::dot(x + sx, y + sy, 3.0, -40.0)], 2.0, 1.0, sx, sy);
+        let cands = run(&mut det, &img, i);
+        // Reported in the calibration's frame: the shake removed.
+        if i >= 20 && near(&cands, x, y, 1.0).is_some_and(|c| c.polarity == Polarity::Darker) {
+            hits += 1;
+        }
+    }
+    assert!(hits >= 9, "{hits} of 10 shaken frames");
+}
+
+/// Candidates in frames 80..120 of a scene with a blinking window and a swaying textured patch.
+fn flicker_and_sway_candidates(cfg: MotionConfig) -> usize {
+    let mut det = detector(cfg);
+    let mut scene = Scene::new(W, H, 12);
+    let mut late = 0;
+    for i in 0..120 {
+        let mut img = scene.frame(&[], 2.0, 1.0, 0.0, 0.0);
+        let on = (i / 3) % 2 == 0;
+        for y in 100..110 {
+            for x in 200..212 {
+                if on {
+                    img[y * W + x] = img[y * W + x].saturating_add(60);
+                }
+            }
+        }
+        // Sway: a textured 20x20 patch jittering by +-2 px.
+        let jx = [0i64, 2, -1, -2, 1][i % 5];
+        for y in 140..160i64 {
+            for x in 80..100i64 {
+                let v = scene.texture((x - jx) as f64 * 3.0, y as f64 * 3.0);
+                img[(y as usize) * W + x as usize] = v.clamp(0.0, 255.0) as u8;
+            }
+        }
+        let cands = run(&mut det, &img, i);
+        if i >= 80 {
+            late += cands.len();
+        }
+    }
+    late
+}
+
+#[test]
+fn flicker_and_sway_are_suppressed_by_variability() {
+    let with = flicker_and_sway_candidates(MotionConfig::default());
+    let without = flicker_and_sway_candidates(MotionConfig {
+        var_mult: 0,
+        ..MotionConfig::default()
+    });
+    assert!(with <= 15, "{with} candidates from learned flicker/sway");
+    assert!(
+        without > 5 * with.max(10),
+        "without suppression only {without}"
+    );
+}
+
+#[test]
+fn rain_is_capped_and_counted_not_flooded() {
+    let cfg = MotionConfig {
+        max_candidates: 20,
+        ..MotionConfig::default()
+    };
+    let mut det = detector(cfg);
+    let mut scene = Scene::new(W, H, 14);
+    let mut rng = ChaCha8Rng::seed_from_u64(99);
+    let mut max_seen = 0;
+    for i in 0..34 {
+        // 30 streaks in 320x240 is ~800 in a 1080p frame: heavy rain.
+        let drops: Vec<Obj> = if i >= 14 {
+            (0..30)
+                .map(|_| Obj {
+                    x: rng.random_range(10.0..310.0),
+                    y: rng.random_range(10.0..230.0),
+                    size_px: 1.2,
+                    contrast: 30.0,
+                    length_px: 12.0,
+                    angle_rad: 1.45,
+                })
+                .collect()
+        } else {
+            vec![]
+        };
+        let img = scene.frame(&drops, 2.0, 1.0, 0.0, 0.0);
+        let cands = run(&mut det, &img, i);
+        max_seen = max_seen.max(cands.len());
+        if i >= 16 {
+            assert!(det.stats().dropped_over_cap > 0, "{:?}", det.stats());
+            // Streaks keep their shape: long and near-vertical.
+            let streaky = cands
+                .iter()
+                .filter(|c| c.elongation() > 2.5 && f64::from(c.orientation_rad).abs() > 1.2)
+                .count();
+            assert!(streaky * 2 > cands.len(), "{streaky} of {}", cands.len());
+        }
+    }
+    assert_eq!(max_seen, 20);
+    assert!(det.stats().total_capped_frames >= 18);
+    assert_eq!(det.stats().total_floods, 0);
+}
+
+#[test]
+fn streak_gives_orientation_and_length() {
+    let mut det = detector(MotionConfig::default());
+    let mut scene = Scene::new(W, H, 15);
+    let mut got = None;
+    for i in 0..14 {
+        let objs = if i == 13 {
+            vec![Obj {
+                x: 160.0,
+                y: 120.0,
+                size_px: 3.0,
+                contrast: 50.0,
+                length_px: 20.0,
+                angle_rad: 0.5,
+            }]
+        } else {
+            vec![]
+        };
+        let img = scene.frame(&objs, 2.0, 1.0, 0.0, 0.0);
+        got = near(&run(&mut det, &img, i), 160.0, 120.0, 2.0);
+    }
+    let c = got.expect("streak detected");
+    assert!((f64::from(c.orientation_rad) - 0.5).abs() < 0.1, "{c:?}");
+    assert!((18.0..28.0).contains(&c.length_px), "{c:?}");
+    assert!(c.elongation() > 4.0);
+}
+
+#[test]
+fn wrong_frame_size_is_an_error() {
+    let mut det = detector(MotionConfig::default());
+    let img = vec![0u8; 100 * 100];
+    let e = det
+        .process(Luma::new(&img, 100, 100, 100), 0.0)
+        .unwrap_err();
+    assert!(e.to_string().contains("100x100"));
+}
+
+#[test]
+fn config_defaults_round_trip_and_unknown_fields_are_refused() {
+    let cfg = MotionConfig::default();
+    let text = toml::to_string(&cfg).unwrap();
+    let back: MotionConfig = toml::from_str(&text).unwrap();
+    assert_eq!(back, cfg);
+    let partial: MotionConfig = toml::from_str("k_sigma = 4.0").unwrap();
+    assert_eq!(partial.k_sigma, 4.0);
+    assert_eq!(partial.tile_w_px, 128);
+    assert!(toml::from_str::<MotionConfig>("k_sigmaa = 4.0").is_err());
+    let bad = MotionConfig {
+        bg_rate: 0.5,
+        ..MotionConfig::default()
+    };
+    assert!(bad.validate().unwrap_err().to_string().contains("bg_rate"));
+}
+
+#[test]
+fn memory_is_reported() {
+    let det = detector(MotionConfig::default());
+    let px = det.region().pixel_count();
+    // At least the background and variability (a byte each) per region pixel.
+    assert!(
+        det.memory_bytes() >= 2 * px,
+        "{} for {px} px",
+        det.memory_bytes()
+    );
+}
+
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+#[test]
+fn probit_inverts_the_normal_cdf() {
+    // Known quantiles.
+    for &(p, z) in &[
+        (0.5, 0.0),
+        (0.841_344_746, 1.0),
+        (0.975, 1.959_964),
+        (0.001, -3.090_232),
+    ] {
+        assert!((super::probit(p) - z).abs() < 1e-5, "probit({p})");
+        assert!((super::normal_cdf(z) - p).abs() < 1e-6, "cdf({z})");
+    }
+}
+
+#[test]
+fn row_stride_padding_changes_nothing() {
+    // Decoders hand out planes whose rows are padded; the result must not depend on it.
+    let mut a = detector(MotionConfig::default());
+    let mut b = detector(MotionConfig::default());
+    let mut scene = Scene::new(W, H, 40);
+    let stride = W + 32;
+    for i in 0..24 {
+        let objs = if i >= 14 {
+            vec![Obj::dot(100.0 + 3.0 * i as f64, 90.0, 3.0, 30.0)]
+        } else {
+            vec![]
+        };
+        let img = scene.frame(&objs, 2.0, 1.0, 0.0, 0.0);
+        let mut padded = vec![7u8; stride * H];
+        for y in 0..H {
+            padded[y * stride..y * stride + W].copy_from_slice(&img[y * W..(y + 1) * W]);
+        }
+        let ca = a
+            .process(Luma::new(&img, W, H, W), i as f64 / 25.0)
+            .unwrap()
+            .to_vec();
+        let cb = b
+            .process(Luma::new(&padded, W, H, stride), i as f64 / 25.0)
+            .unwrap()
+            .to_vec();
+        assert_eq!(ca, cb, "frame {i}");
+        if i >= 16 {
+            assert!(!ca.is_empty());
+        }
+    }
+}
