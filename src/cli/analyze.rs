@@ -9,10 +9,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use fallwatch::calib::Calibration;
+use fallwatch::clock::RealClock;
 use fallwatch::ingest::{Cancel, FfmpegOpener};
-use fallwatch::pipeline::{self, AnalyzeConfig, Counters, WrittenEvent};
+use fallwatch::pipeline::{AnalyzeConfig, Counters, Pipeline, WrittenEvent};
 
-use super::SourceArgs;
+use super::{PipelineArgs, SourceArgs};
 
 #[derive(clap::Args, Debug)]
 pub struct AnalyzeArgs {
@@ -26,7 +27,9 @@ pub struct AnalyzeArgs {
     pub out: PathBuf,
     #[command(flatten)]
     pub src: SourceArgs,
-    /// Debugging: write `index,pts_s` of every analysed frame to this file.
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+    /// Debugging: write `index,pts_s` of every decoded frame to this file.
     #[arg(long)]
     pub frame_log: Option<PathBuf>,
 }
@@ -35,8 +38,16 @@ pub fn run(args: AnalyzeArgs, quiet: bool) -> anyhow::Result<ExitCode> {
     let calib = Calibration::load(&args.calib)?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create output directory {}", args.out.display()))?;
-    let mut cfg = AnalyzeConfig::new(args.src.spec(&args.source), calib, args.out.clone());
+    let mut cfg = AnalyzeConfig::new(args.src.spec(&args.source), calib);
     cfg.frame_log = args.frame_log.clone();
+    let pipeline = Pipeline::start(
+        &args.out,
+        args.pipeline.config(),
+        Arc::new(RealClock::default()),
+    )?;
+    if !pipeline.detector_enabled() {
+        tracing::info!("object detector off: judging on physics alone");
+    }
 
     let cancel = Cancel::new();
     super::install_ctrlc(cancel.clone());
@@ -46,8 +57,13 @@ pub fn run(args: AnalyzeArgs, quiet: bool) -> anyhow::Result<ExitCode> {
     let worker = {
         let (cfg, cancel, counters) = (cfg.clone(), cancel.clone(), counters.clone());
         std::thread::Builder::new()
-            .name(format!("pipeline-{}", cfg.calib.camera.id))
-            .spawn(move || pipeline::analyze(&cfg, &FfmpegOpener, &cancel, &counters, &tx))?
+            .name(format!("ingest-{}", cfg.calib.camera.id))
+            .spawn(move || {
+                let summary = pipeline.analyze(&cfg, &FfmpegOpener, &cancel, &counters, &tx);
+                let finished = pipeline.finish();
+                let summary = summary?;
+                finished.map(|()| summary)
+            })?
     };
 
     let bar = if quiet {
@@ -90,13 +106,17 @@ pub fn run(args: AnalyzeArgs, quiet: bool) -> anyhow::Result<ExitCode> {
         .map_err(|_| anyhow::anyhow!("pipeline thread panicked"))??;
     let secs = started.elapsed().as_secs_f64();
     tracing::info!(
-        "analysed {} frames ({:.1} s of video) in {:.1} s, {:.0} fps; {} dropped, {} corrupt packets; {} events in {}",
+        "analysed {} frames ({:.1} s of video) in {:.1} s, {:.0} fps; {} dropped, {} corrupt packets; \
+         {} tracks, {} falls, {} vetoed; {} events in {}",
         summary.frames_analyzed,
         summary.last_pts_s,
         secs,
         summary.frames_analyzed as f64 / secs.max(1e-3),
         summary.frames_dropped,
         summary.source.corrupt_packets,
+        summary.analysis.tracks,
+        summary.analysis.falls,
+        summary.analysis.vetoed,
         summary.events,
         args.out.display()
     );

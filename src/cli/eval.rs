@@ -9,13 +9,15 @@ use std::time::Instant;
 
 use anyhow::{Context as _, bail};
 use fallwatch::calib::Calibration;
+use fallwatch::clock::RealClock;
+use fallwatch::detect::DetectPool;
 use fallwatch::eval::{self, ClipMetrics, MatchParams, Report};
 use fallwatch::events::Event;
 use fallwatch::ingest::{Cancel, FfmpegOpener};
-use fallwatch::pipeline::{self, AnalyzeConfig, Counters, WrittenEvent};
+use fallwatch::pipeline::{AnalyzeConfig, Counters, Pipeline, PipelineConfig, WrittenEvent};
 use fallwatch::synth::Truth;
 
-use super::SourceArgs;
+use super::{PipelineArgs, SourceArgs};
 
 #[derive(clap::Args, Debug)]
 pub struct EvalArgs {
@@ -35,6 +37,8 @@ pub struct EvalArgs {
     pub size_factor: f64,
     #[command(flatten)]
     pub src: SourceArgs,
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
 }
 
 fn truth_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
@@ -55,15 +59,24 @@ fn analyse(
     calib: Calibration,
     out: PathBuf,
     src: &SourceArgs,
+    shared: (&PipelineConfig, &Option<Arc<DetectPool>>),
     cancel: &Cancel,
 ) -> anyhow::Result<(Vec<Event>, f64)> {
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
-    let cfg = AnalyzeConfig::new(src.spec(&clip.display().to_string()), calib, out);
+    let cfg = AnalyzeConfig::new(src.spec(&clip.display().to_string()), calib);
+    let pipeline = Pipeline::with_detector(
+        &out,
+        shared.0.clone(),
+        Arc::new(RealClock::default()),
+        shared.1.clone(),
+    )?;
     let counters = Arc::new(Counters::default());
     let (tx, rx) = crossbeam_channel::unbounded::<WrittenEvent>();
     let started = Instant::now();
-    pipeline::analyze(&cfg, &FfmpegOpener, cancel, &counters, &tx)
+    pipeline
+        .analyze(&cfg, &FfmpegOpener, cancel, &counters, &tx)
         .with_context(|| format!("analysing {}", clip.display()))?;
+    pipeline.finish()?;
     let secs = started.elapsed().as_secs_f64();
     drop(tx);
     Ok((rx.iter().map(|w| w.event).collect(), secs))
@@ -85,6 +98,12 @@ pub fn run(args: EvalArgs, quiet: bool) -> anyhow::Result<ExitCode> {
     };
     let cancel = Cancel::new();
     super::install_ctrlc(cancel.clone());
+    let pipeline_cfg = args.pipeline.config();
+    let detect = if pipeline_cfg.detect.is_active() {
+        Some(Arc::new(DetectPool::from_config(&pipeline_cfg.detect)?))
+    } else {
+        None
+    };
     let bar = if quiet {
         indicatif::ProgressBar::hidden()
     } else {
@@ -108,6 +127,7 @@ pub fn run(args: EvalArgs, quiet: bool) -> anyhow::Result<ExitCode> {
             calib,
             out_root.join(&name),
             &args.src,
+            (&pipeline_cfg, &detect),
             &cancel,
         )?;
         clips.push(eval::evaluate_clip(&name, &truth, &events, secs, &params));

@@ -61,6 +61,24 @@ pub struct SourceArgs {
     pub decoder_threads: usize,
 }
 
+/// Options of the shared stages (detector, evidence) for the commands that analyse video.
+#[derive(clap::Args, Debug, Clone)]
+pub struct PipelineArgs {
+    /// Judge on physics alone: do not run the object detector (no ONNX Runtime needed).
+    #[arg(long)]
+    pub no_detect: bool,
+}
+
+impl PipelineArgs {
+    pub fn config(&self) -> fallwatch::pipeline::PipelineConfig {
+        let mut cfg = fallwatch::pipeline::PipelineConfig::default();
+        if self.no_detect {
+            cfg.detect.enabled = false;
+        }
+        cfg
+    }
+}
+
 #[derive(clap::ValueEnum, Debug, Clone, Copy)]
 pub enum TransportArg {
     Tcp,

@@ -431,6 +431,7 @@ mod tests {
             snapshot: "snapshot.jpg".into(),
             clip_error: None,
             wall_distance_m: None,
+            ..Default::default()
         }
     }
 

@@ -5,7 +5,7 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Once};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use ffmpeg_next as av;
 
@@ -74,6 +74,20 @@ impl Interrupt {
         let d = self.deadline_ms.load(Ordering::Relaxed);
         d != 0 && self.origin.elapsed().as_millis() as u64 >= d
     }
+}
+
+/// When a file's first frame was recorded: the container's `creation_time`, else the file's
+/// modification time minus the container's duration.
+fn recorded_at(input: &av::format::context::Input, url: &str) -> Option<SystemTime> {
+    if let Some(t) = input.metadata().get("creation_time")
+        && let Ok(t) = chrono::DateTime::parse_from_rfc3339(t)
+    {
+        return Some(SystemTime::from(t));
+    }
+    let path = url.strip_prefix("file://").unwrap_or(url);
+    let mtime = std::fs::metadata(path).and_then(|m| m.modified()).ok()?;
+    let duration_us = input.duration().max(0) as u64; // AV_TIME_BASE = 1 µs
+    mtime.checked_sub(Duration::from_micros(duration_us))
 }
 
 /// Pixel formats whose first plane is 8-bit luma at full resolution.
@@ -227,6 +241,11 @@ impl FfmpegSource {
             .map(|c| c.name().to_string())
             .unwrap_or_else(|| "unknown".into());
         let frames = stream.frames();
+        let recorded_at = if network {
+            None
+        } else {
+            recorded_at(&input, &spec.url)
+        };
         let info = StreamInfo {
             url: spec.redacted_url(),
             width: decoder.width(),
@@ -236,6 +255,7 @@ impl FfmpegSource {
             codec,
             frames_hint: (!network && frames > 0).then_some(frames as u64),
             is_live: network,
+            recorded_at,
             codec_params: Some(CodecParams::new(params)),
         };
         if info.width == 0 || info.height == 0 {

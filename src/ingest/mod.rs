@@ -158,6 +158,10 @@ pub struct StreamInfo {
     pub frames_hint: Option<u64>,
     /// True for live network streams.
     pub is_live: bool,
+    /// Files: the wall-clock time of the first frame, from the container's `creation_time`
+    /// tag, else the file's modification time minus its duration (a recording is closed when it
+    /// ends). Live streams: `None` (the pipeline stamps frames as they arrive).
+    pub recorded_at: Option<std::time::SystemTime>,
     /// Codec parameters for stream-copy muxing of evidence clips (absent for synthetic sources).
     pub codec_params: Option<CodecParams>,
 }

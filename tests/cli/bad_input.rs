@@ -27,7 +27,7 @@ fn analyze(source: &str, calib: &std::path::Path, out: &std::path::Path) -> std:
 #[test]
 fn missing_file() {
     let dir = tempdir();
-    let calib = write_calib(dir.path(), CALIB_720P);
+    let (_, calib) = small_clip();
     let missing = dir.path().join("nope.mp4");
     let line = assert_one_line_error(&analyze(missing.to_str().unwrap(), &calib, dir.path()));
     assert!(
@@ -39,7 +39,7 @@ fn missing_file() {
 #[test]
 fn not_a_video_file() {
     let dir = tempdir();
-    let calib = write_calib(dir.path(), CALIB_720P);
+    let (_, calib) = small_clip();
     let text = dir.path().join("notes.mp4");
     std::fs::write(
         &text,
@@ -57,8 +57,8 @@ fn not_a_video_file() {
 fn truncated_mp4_without_index() {
     // The MP4 muxer writes the index (moov) at the end: a recording cut short has none.
     let dir = tempdir();
-    let calib = write_calib(dir.path(), CALIB_720P);
-    let bytes = std::fs::read(lavfi_clip()).unwrap();
+    let (clip, calib) = small_clip();
+    let bytes = std::fs::read(&clip).unwrap();
     let cut = dir.path().join("cut.mp4");
     std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
     let line = assert_one_line_error(&analyze(cut.to_str().unwrap(), &calib, dir.path()));
@@ -69,11 +69,11 @@ fn truncated_mp4_without_index() {
 fn truncated_mp4_with_index_first() {
     // With the index first (fast start) the file opens, then the media data ends early.
     let dir = tempdir();
-    let calib = write_calib(dir.path(), CALIB_720P);
+    let (clip, calib) = small_clip();
     let faststart = dir.path().join("fs.mp4");
     let st = std::process::Command::new("ffmpeg")
         .args(["-v", "error", "-y", "-i"])
-        .arg(lavfi_clip())
+        .arg(&clip)
         .args(["-c", "copy", "-movflags", "+faststart"])
         .arg(&faststart)
         .status()
@@ -92,7 +92,7 @@ fn truncated_mp4_with_index_first() {
 #[test]
 fn rtsp_connection_refused() {
     let dir = tempdir();
-    let calib = write_calib(dir.path(), CALIB_720P);
+    let (_, calib) = small_clip();
     // Bind then drop: the port is (almost certainly) closed now.
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -107,7 +107,7 @@ fn rtsp_connection_refused() {
 #[test]
 fn rtsp_server_that_never_answers_times_out() {
     let dir = tempdir();
-    let calib = write_calib(dir.path(), CALIB_720P);
+    let (_, calib) = small_clip();
     // Accepts the TCP connection, then says nothing: only the timeout can end this.
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -131,8 +131,10 @@ fn rtsp_server_that_never_answers_times_out() {
 #[test]
 fn calibration_with_a_missing_field() {
     let dir = tempdir();
-    let calib = write_calib(dir.path(), &CALIB_720P.replace("storey_m = 3.0\n", ""));
-    let line = assert_one_line_error(&analyze(lavfi_clip().to_str().unwrap(), &calib, dir.path()));
+    let (clip, calib) = small_clip();
+    let text = calib_text(&calib).replace("\nstorey_m = 3.1\n", "\n");
+    let calib = write_calib(dir.path(), &text);
+    let line = assert_one_line_error(&analyze(clip.to_str().unwrap(), &calib, dir.path()));
     assert!(
         line.contains("calib.toml") && line.contains("storey_m"),
         "{line}"
@@ -143,11 +145,10 @@ fn calibration_with_a_missing_field() {
 fn calibration_with_corners_not_convex_in_order() {
     let dir = tempdir();
     // Top-right and bottom-right swapped: the outline crosses itself.
-    let bad = CALIB_720P.replace(
-        "[[400.0, 60.0], [900.0, 80.0], [880.0, 660.0], [420.0, 680.0]]",
-        "[[400.0, 60.0], [880.0, 660.0], [900.0, 80.0], [420.0, 680.0]]",
-    );
-    let calib = write_calib(dir.path(), &bad);
-    let line = assert_one_line_error(&analyze(lavfi_clip().to_str().unwrap(), &calib, dir.path()));
+    let (clip, calib) = small_clip();
+    let mut c = fallwatch::calib::Calibration::load(&calib).unwrap();
+    c.facade.corners_px.swap(1, 2);
+    let calib = write_calib(dir.path(), &c.to_toml());
+    let line = assert_one_line_error(&analyze(clip.to_str().unwrap(), &calib, dir.path()));
     assert!(line.contains("convex"), "{line}");
 }

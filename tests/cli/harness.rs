@@ -3,7 +3,6 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// The built `fallwatch` binary.
@@ -54,7 +53,11 @@ pub fn assert_one_line_error(out: &Output) -> String {
         !stderr.contains("panicked") && !stderr.contains("backtrace"),
         "{stderr}"
     );
-    assert!(out.stdout.is_empty(), "nothing on stdout for a failed run");
+    // Events found before the failure stay written and reported: stdout holds only JSON lines.
+    for l in String::from_utf8_lossy(&out.stdout).lines() {
+        let v: serde_json::Value = serde_json::from_str(l).expect("stdout line is JSON");
+        assert!(v["id"].is_string() && v["dir"].is_string(), "{l}");
+    }
     lines[0].to_string()
 }
 
@@ -66,61 +69,34 @@ pub fn tempdir() -> tempfile::TempDir {
         .expect("tempdir")
 }
 
-/// A 6 s 1280x720 25 fps H.264 clip without B-frames (like a camera's), GOP 50, made once per
-/// test run with the ffmpeg CLI that the set-up installs.
-pub fn lavfi_clip() -> &'static Path {
-    static CLIP: OnceLock<PathBuf> = OnceLock::new();
-    CLIP.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("fallwatch-test-clips-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("testsrc.mp4");
-        let status = Command::new("ffmpeg")
-            .args([
-                "-v",
-                "error",
-                "-y",
-                "-f",
-                "lavfi",
-                "-i",
-                "testsrc2=size=1280x720:rate=25",
-            ])
-            .args([
-                "-t", "6", "-c:v", "libx264", "-preset", "veryfast", "-bf", "0", "-g", "50",
-            ])
-            .args(["-pix_fmt", "yuv420p"])
-            .arg(&path)
-            .status()
-            .expect("run ffmpeg (scripts/setup.sh installs it)");
-        assert!(status.success(), "ffmpeg failed to make the test clip");
-        path
-    })
+/// A bundled sample clip and its calibration file: `sample_clips/NAME.mp4`, `NAME.calib.toml`.
+pub fn sample(name: &str) -> (PathBuf, PathBuf) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample_clips");
+    let clip = dir.join(format!("{name}.mp4"));
+    let calib = dir.join(format!("{name}.calib.toml"));
+    assert!(
+        clip.is_file() && calib.is_file(),
+        "missing sample clip {name}"
+    );
+    (clip, calib)
 }
 
-/// The contract's example calibration, written to `dir`.
+/// The small 720p sample clip used where any real clip will do (200 frames, 25 fps, GOP 50).
+pub fn small_clip() -> (PathBuf, PathBuf) {
+    sample("tiny-720p")
+}
+
+/// Writes calibration text into `dir` and returns its path.
 pub fn write_calib(dir: &Path, text: &str) -> PathBuf {
     let p = dir.join("calib.toml");
     std::fs::write(&p, text).unwrap();
     p
 }
 
-/// A valid calibration for a 1280x720 frame.
-pub const CALIB_720P: &str = r#"
-[camera]
-id = "test-cam"
-
-[facade]
-corners_px = [[400.0, 60.0], [900.0, 80.0], [880.0, 660.0], [420.0, 680.0]]
-width_m = 24.0
-height_m = 42.0
-base_height_m = 1.2
-
-[floors]
-first_storey_m = 3.6
-storey_m = 3.0
-
-[windows]
-bays = 6
-"#;
+/// The text of a sample clip's calibration.
+pub fn calib_text(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap()
+}
 
 /// The GStreamer RTSP server (scripts/rtsp_server.py) serving one clip on 127.0.0.1; killed at
 /// drop, whatever happens in the test.

@@ -7,8 +7,7 @@ use crate::harness::*;
 #[test]
 fn rtsp_stream_decodes_like_the_file() {
     let dir = tempdir();
-    let clip = lavfi_clip();
-    let calib = write_calib(dir.path(), CALIB_720P);
+    let (clip, calib) = small_clip();
     let file_log = dir.path().join("file.csv");
     let rtsp_log = dir.path().join("rtsp.csv");
     let out = dir.path().join("out");
@@ -28,7 +27,7 @@ fn rtsp_stream_decodes_like_the_file() {
     );
     assert!(f.status.success(), "{}", String::from_utf8_lossy(&f.stderr));
 
-    let server = RtspServer::start(clip);
+    let server = RtspServer::start(&clip);
     let r = run(
         &[
             "analyze",
@@ -47,7 +46,7 @@ fn rtsp_stream_decodes_like_the_file() {
 
     let file_frames = read_frame_log(&file_log);
     let rtsp_frames = read_frame_log(&rtsp_log);
-    assert_eq!(file_frames.len(), 150, "6 s at 25 fps");
+    assert_eq!(file_frames.len(), 200, "8 s at 25 fps");
     assert_eq!(
         rtsp_frames.len(),
         file_frames.len(),
@@ -68,13 +67,13 @@ fn rtsp_stream_decodes_like_the_file() {
 #[test]
 fn containers_decode_to_the_same_frames() {
     let dir = tempdir();
-    let clip = lavfi_clip();
+    let (clip, _) = small_clip();
     let mut logs = Vec::new();
     for ext in ["mp4", "mkv", "ts"] {
         let src = dir.path().join(format!("c.{ext}"));
         let st = std::process::Command::new("ffmpeg")
             .args(["-v", "error", "-y", "-i"])
-            .arg(clip)
+            .arg(&clip)
             .args(["-c", "copy"])
             .arg(&src)
             .status()
@@ -97,7 +96,7 @@ fn containers_decode_to_the_same_frames() {
             .collect();
         logs.push(frames);
     }
-    assert_eq!(logs[0].len(), 150);
+    assert_eq!(logs[0].len(), 200);
     for other in &logs[1..] {
         assert_eq!(other.len(), logs[0].len());
         for (a, b) in logs[0].iter().zip(other) {
