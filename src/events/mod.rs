@@ -92,6 +92,34 @@ pub struct TrackPoint {
     pub h_px: f64,
 }
 
+impl Event {
+    /// Rounds the numbers to what they mean (milliseconds, centimetres, hundredths of a pixel),
+    /// so records read cleanly and compare stably. Floor and bay are not recomputed.
+    pub fn rounded(mut self) -> Event {
+        let r = |v: f64, d: f64| (v * d).round() / d;
+        self.start_s = r(self.start_s, 1e3);
+        self.end_s = r(self.end_s, 1e3);
+        self.score = r(self.score, 1e3);
+        let o = &mut self.origin;
+        (o.height_m, o.x_m) = (r(o.height_m, 1e2), r(o.x_m, 1e2));
+        o.px = [r(o.px[0], 1e2), r(o.px[1], 1e2)];
+        let f = &mut self.fall;
+        (f.g_fit_m_s2, f.drop_m, f.rmse_px) =
+            (r(f.g_fit_m_s2, 1e2), r(f.drop_m, 1e2), r(f.rmse_px, 1e2));
+        for p in &mut self.track {
+            p.t_s = r(p.t_s, 1e3);
+            (p.x_px, p.y_px, p.w_px, p.h_px) = (
+                r(p.x_px, 1e2),
+                r(p.y_px, 1e2),
+                r(p.w_px, 1e2),
+                r(p.h_px, 1e2),
+            );
+        }
+        self.wall_distance_m = self.wall_distance_m.map(|v| r(v, 1e2));
+        self
+    }
+}
+
 /// The contract's event id: camera, start time in whole milliseconds (9 digits), sequence (2 digits).
 pub fn event_id(camera: &str, start_s: f64, seq: u32) -> String {
     let ms = (start_s.max(0.0) * 1000.0).round() as u64;

@@ -294,7 +294,8 @@ impl CameraAnalysis {
             track: points,
             wall_distance_m: Some(est.wall_distance_m),
             ..Event::default()
-        };
+        }
+        .rounded();
         let overlay = SnapshotOverlay {
             trajectory_px: est.trajectory_px.iter().map(|(_, px)| *px).collect(),
             release_t_s: est.release_t_s,

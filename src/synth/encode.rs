@@ -38,6 +38,9 @@ pub struct EncodeSettings {
     pub gop_frames: u32,
     /// x264 speed preset (`ultrafast` .. `medium`).
     pub x264_preset: String,
+    /// The container's `creation_time` tag (RFC 3339 UTC): when media time 0 was recorded,
+    /// matching the picture's time stamp. None: no tag.
+    pub creation_time: Option<String>,
 }
 
 /// An MP4 file being written.
@@ -105,6 +108,11 @@ impl Mp4Writer {
             .open_with(opts)
             .map_err(|e| fail("cannot open libx264", e))?;
         ost.set_parameters(&encoder);
+        if let Some(t) = &s.creation_time {
+            let mut meta = av::Dictionary::new();
+            meta.set("creation_time", t);
+            octx.set_metadata(meta);
+        }
         octx.write_header()
             .map_err(|e| fail("cannot write header", e))?;
         let ost_tb = octx.stream(0).expect("stream 0").time_base();

@@ -244,6 +244,19 @@ pub fn generate_clip(
         bitrate_kbps: plan.bitrate_kbps,
         gop_frames: plan.gop_frames,
         x264_preset: opts.x264_preset.clone(),
+        // The stamp burnt into the picture is the camera's clock (taken as UTC): the container
+        // says the same, so events' wall_time can be checked against the picture.
+        creation_time: plan.osd.as_ref().map(|o| {
+            let ms = (o.start_s * 1000.0).round() as u64;
+            format!(
+                "{}T{:02}:{:02}:{:02}.{:03}Z",
+                o.date,
+                ms / 3_600_000 % 24,
+                ms / 60_000 % 60,
+                ms / 1000 % 60,
+                ms % 1000
+            )
+        }),
     };
     let mut writer = encode::Mp4Writer::create(&mp4, &settings)?;
     // Render on this thread (rayon inside), encode on another, overlapping.
