@@ -12,21 +12,27 @@ use fallwatch::evidence::EvidenceConfig;
 use fallwatch::ingest::{Cancel, FfmpegOpener, Item, Opener, SourceSpec};
 
 fn clip(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("sample_clips").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("sample_clips")
+        .join(name)
 }
 
 /// Decodes the whole clip; touches one pixel per row of every frame; returns the frame count.
 fn ingest(path: &Path, keep_packets: bool) -> u64 {
     let mut spec = SourceSpec::new(path.to_string_lossy());
     spec.keep_packets = keep_packets;
-    let mut source = FfmpegOpener.open(&spec, &Cancel::new()).expect("open sample clip");
+    let mut source = FfmpegOpener
+        .open(&spec, &Cancel::new())
+        .expect("open sample clip");
     let ring = EvidenceConfig::default().new_ring();
     let (mut frames, mut sum) = (0u64, 0u64);
     while let Some(item) = source.next_item().expect("decode") {
         match item {
             Item::Frame(f) => {
                 let y = f.luma();
-                sum += (0..y.height()).map(|r| u64::from(y.row(r)[r % y.width()])).sum::<u64>();
+                sum += (0..y.height())
+                    .map(|r| u64::from(y.row(r)[r % y.width()]))
+                    .sum::<u64>();
                 frames += 1;
             }
             Item::Packet(p) => ring.lock().unwrap().push(p),
@@ -46,9 +52,11 @@ fn bench(c: &mut Criterion) {
         g.bench_with_input(BenchmarkId::new("decode_y", label), &path, |b, p| {
             b.iter(|| ingest(p, false))
         });
-        g.bench_with_input(BenchmarkId::new("decode_y_and_ring", label), &path, |b, p| {
-            b.iter(|| ingest(p, true))
-        });
+        g.bench_with_input(
+            BenchmarkId::new("decode_y_and_ring", label),
+            &path,
+            |b, p| b.iter(|| ingest(p, true)),
+        );
     }
     g.finish();
 }

@@ -15,11 +15,12 @@ use crate::calib::Calibration;
 use crate::detect::pool::Submitted;
 use crate::detect::{CameraDetector, DetectReply, LabelConfig, TrackLabeler, veto};
 use crate::error::Result;
+use crate::events::TrackPoint;
 use crate::events::{Event, event_id};
 use crate::evidence::SnapshotOverlay;
 use crate::ingest::Frame;
 use crate::motion::{MotionConfig, MotionDetector};
-use crate::physics::{Assessment, FacadeModel, Verdict, assess};
+use crate::physics::{Assessment, FacadeModel, FallEstimate, Verdict, assess};
 use crate::track::{Track, Tracker, TrackerConfig};
 
 /// Settings of the per-camera analysis.
@@ -70,6 +71,8 @@ pub struct AnalysisStats {
     pub tracks: u64,
     /// Tracks the physics accepted as falls.
     pub falls: u64,
+    /// Tracks joined to another track of the same fall.
+    pub stitched: u64,
     /// Falls removed by the detector's bird veto.
     pub vetoed: u64,
     /// Tracks rejected by the physics, per reason.
@@ -89,12 +92,23 @@ struct TrackCrops {
     replies: u32,
 }
 
-/// A fall waiting for its detector replies.
+/// A fall waiting for a possible continuation (a track broken by an occlusion) and for its
+/// detector replies.
 struct Pending {
-    finding: Finding,
-    track_id: u64,
-    physics_score: f64,
+    /// The observed points (of one track, or of several stitched together).
+    points: Vec<TrackPoint>,
+    /// The tracks it is made of (their detector crops vote together).
+    track_ids: Vec<u64>,
+    est: Box<FallEstimate>,
+    score: f64,
     deadline: Instant,
+}
+
+/// A recently finished track the physics rejected on its own: it may be the first part of a fall
+/// whose rest comes as another track.
+struct Fragment {
+    points: Vec<TrackPoint>,
+    track_id: u64,
 }
 
 /// One camera's analysis state.
@@ -109,6 +123,9 @@ pub struct CameraAnalysis {
     label_cfg: LabelConfig,
     crops: HashMap<u64, TrackCrops>,
     pending: Vec<Pending>,
+    fragments: Vec<Fragment>,
+    /// Media time of the last frame processed.
+    now_s: f64,
     /// Wall-clock time of media time 0, when known.
     wall_origin: Option<SystemTime>,
     stats: AnalysisStats,
@@ -147,6 +164,8 @@ impl CameraAnalysis {
             label_cfg,
             crops: HashMap::new(),
             pending: Vec::new(),
+            fragments: Vec::new(),
+            now_s: 0.0,
             wall_origin: None,
             stats: AnalysisStats::default(),
         })
@@ -180,6 +199,7 @@ impl CameraAnalysis {
             .map_err(|e| e.context(format!("camera {}", self.camera)))?;
         self.stats.frames += 1;
         self.stats.candidates += candidates.len() as u64;
+        self.now_s = frame.pts_s;
         let finished = self.tracker.update(frame.pts_s, candidates);
         if self.detector.is_some() {
             self.submit_crops(frame);
@@ -255,52 +275,73 @@ impl CameraAnalysis {
         }
     }
 
-    /// The physics' verdict on a finished track; a fall becomes a pending event.
+    /// The physics' verdict on a finished track. A fall becomes a pending event; a track that
+    /// continues a pending fall (or is continued by a fall) is stitched to it when the joined
+    /// points still fit a fall.
     fn judge(&mut self, track: Track) {
         self.stats.tracks += 1;
         let points = track.track_points();
+        if points.is_empty() {
+            return;
+        }
+        // The rest of a fall whose track broke (occlusion, a missed stretch)?
+        for k in 0..self.pending.len() {
+            if !continues(&self.pending[k].points, &points, MAX_GAP_S) {
+                continue;
+            }
+            let joined = [self.pending[k].points.as_slice(), &points].concat();
+            if let Assessment {
+                verdict: Verdict::Fall(est),
+                score,
+                ..
+            } = assess(&self.facade, &joined)
+            {
+                let p = &mut self.pending[k];
+                (p.points, p.est, p.score) = (joined, est, score);
+                p.track_ids.push(track.id);
+                self.stats.stitched += 1;
+                return;
+            }
+        }
         let Assessment { verdict, score, .. } = assess(&self.facade, &points);
-        let est = match verdict {
-            Verdict::Fall(est) => est,
+        let (points, est, score, mut ids) = match verdict {
+            Verdict::Fall(est) => (points, est, score, vec![track.id]),
             Verdict::Reject(reason) => {
                 *self
                     .stats
                     .rejected
                     .entry(format!("{reason:?}"))
                     .or_default() += 1;
-                self.crops.remove(&track.id);
                 tracing::trace!(camera = %self.camera, track = track.id, ?reason, "not a fall");
+                self.fragments.push(Fragment {
+                    points,
+                    track_id: track.id,
+                });
                 return;
             }
         };
-        self.stats.falls += 1;
-        let start_s = points.first().map_or(0.0, |p| p.t_s);
-        let end_s = points.last().map_or(start_s, |p| p.t_s);
-        let wall_time = self
-            .wall_origin
-            .map(|o| o + Duration::from_secs_f64(start_s.max(0.0)))
-            .map(format_wall_time)
-            .unwrap_or_default();
-        let event = Event {
-            id: event_id(&self.camera, start_s, 1),
-            camera: self.camera.clone(),
-            start_s,
-            end_s,
-            wall_time,
-            label: "object".into(),
-            score,
-            origin: est.origin.clone(),
-            fall: est.fall.clone(),
-            track: points,
-            wall_distance_m: Some(est.wall_distance_m),
-            ..Event::default()
+        // The first part of this fall may have ended as a fragment of its own.
+        let mut best = (points, est, score);
+        if let Some(f) = self
+            .fragments
+            .iter()
+            .position(|f| continues(&f.points, &best.0, MAX_GAP_S))
+        {
+            let joined = [self.fragments[f].points.as_slice(), &best.0].concat();
+            if let Assessment {
+                verdict: Verdict::Fall(est),
+                score,
+                ..
+            } = assess(&self.facade, &joined)
+            {
+                let frag = self.fragments.swap_remove(f);
+                ids.insert(0, frag.track_id);
+                best = (joined, est, score);
+                self.stats.stitched += 1;
+            }
         }
-        .rounded();
-        let overlay = SnapshotOverlay {
-            trajectory_px: est.trajectory_px.iter().map(|(_, px)| *px).collect(),
-            release_t_s: est.release_t_s,
-            object_box_px: None,
-        };
+        self.stats.falls += 1;
+        let (points, est, score) = best;
         tracing::debug!(
             camera = %self.camera,
             track = track.id,
@@ -310,23 +351,51 @@ impl CameraAnalysis {
             "fall"
         );
         self.pending.push(Pending {
-            finding: Finding { event, overlay },
-            track_id: track.id,
-            physics_score: score,
+            points,
+            track_ids: ids,
+            est,
+            score,
             deadline: Instant::now() + self.cfg.label_wait(),
         });
     }
 
-    /// Emits pending falls whose detector replies are in (or overdue), applying the label and
-    /// the bird veto. With `wait`, blocks (bounded by each deadline) for missing replies.
-    fn release_pending(&mut self, wait: bool, out: &mut Vec<Finding>) {
+    /// Emits pending falls that can no longer be continued and whose detector replies are in
+    /// (or overdue), applying the label and the bird veto. At the end of input (`finishing`) it
+    /// waits, bounded by each deadline, for missing replies.
+    fn release_pending(&mut self, finishing: bool, out: &mut Vec<Finding>) {
+        // Fragments older than the stitching window cannot be joined any more.
+        let now_s = self.now_s;
+        let crops = &mut self.crops;
+        self.fragments.retain(|f| {
+            let alive = !finishing && f.points.last().is_some_and(|p| now_s - p.t_s <= MAX_GAP_S);
+            if !alive {
+                crops.remove(&f.track_id);
+            }
+            alive
+        });
         let mut i = 0;
         while i < self.pending.len() {
-            let id = self.pending[i].track_id;
-            let complete = |crops: &HashMap<u64, TrackCrops>| {
-                crops.get(&id).is_none_or(|c| c.replies >= c.submitted)
+            let end_s = self.pending[i].points.last().map_or(0.0, |p| p.t_s);
+            // Hold it while it may still be continued: within the gap, or while a live track
+            // that started where it leads has not finished yet.
+            let continued_by_live = || {
+                self.tracker.active().iter().any(|t| {
+                    t.confirmed
+                        && t.observations.first().is_some_and(|o| {
+                            continues(&self.pending[i].points, &[o.point], MAX_GAP_S)
+                        })
+                })
             };
-            while wait && !complete(&self.crops) {
+            if !finishing && (now_s - end_s <= MAX_GAP_S || continued_by_live()) {
+                i += 1;
+                continue;
+            }
+            let ids = self.pending[i].track_ids.clone();
+            let complete = |crops: &HashMap<u64, TrackCrops>| {
+                ids.iter()
+                    .all(|id| crops.get(id).is_none_or(|c| c.replies >= c.submitted))
+            };
+            while finishing && !complete(&self.crops) {
                 let left = self.pending[i]
                     .deadline
                     .saturating_duration_since(Instant::now());
@@ -340,24 +409,121 @@ impl CameraAnalysis {
                 i += 1;
                 continue;
             }
-            let mut p = self.pending.swap_remove(i);
-            if let Some(labeler) = self.crops.remove(&id).and_then(|c| c.labeler) {
-                if veto(labeler.scores(), p.physics_score, &self.label_cfg) {
+            let p = self.pending.swap_remove(i);
+            // The votes of the stitched tracks' crops: the track with the most crops speaks.
+            let labeler = ids
+                .iter()
+                .filter_map(|id| self.crops.remove(id).and_then(|c| c.labeler))
+                .max_by_key(|l| l.scores().crops);
+            let mut label = "object".to_string();
+            if let Some(l) = labeler {
+                if veto(l.scores(), p.score, &self.label_cfg) {
                     self.stats.vetoed += 1;
-                    tracing::debug!(camera = %self.camera, track = id, "bird veto");
+                    tracing::debug!(camera = %self.camera, tracks = ?ids, "bird veto");
                     continue;
                 }
-                p.finding.event.label = labeler.label().to_string();
+                label = l.label().to_string();
             }
-            out.push(p.finding);
+            out.push(self.finding(p, label));
         }
         out.sort_by(|a, b| a.event.start_s.total_cmp(&b.event.start_s));
+    }
+
+    /// The event record and snapshot overlay of a fall.
+    fn finding(&self, p: Pending, label: String) -> Finding {
+        let start_s = p.points.first().map_or(0.0, |q| q.t_s);
+        let end_s = p.points.last().map_or(start_s, |q| q.t_s);
+        let wall_time = self
+            .wall_origin
+            .map(|o| o + Duration::from_secs_f64(start_s.max(0.0)))
+            .map(format_wall_time)
+            .unwrap_or_default();
+        let est = p.est;
+        let event = Event {
+            id: event_id(&self.camera, start_s, 1),
+            camera: self.camera.clone(),
+            start_s,
+            end_s,
+            wall_time,
+            label,
+            score: p.score,
+            origin: est.origin.clone(),
+            fall: est.fall.clone(),
+            track: p.points,
+            wall_distance_m: Some(est.wall_distance_m),
+            ..Event::default()
+        }
+        .rounded();
+        let overlay = SnapshotOverlay {
+            trajectory_px: est.trajectory_px.iter().map(|(_, px)| *px).collect(),
+            release_t_s: est.release_t_s,
+            object_box_px: None,
+        };
+        Finding { event, overlay }
     }
 
     /// The calibration this analysis uses.
     pub fn calibration(&self) -> &Calibration {
         &self.calib
     }
+}
+
+/// Longest gap between two tracks of one falling object (an occlusion by a balcony or a tree,
+/// a stretch of missed detections) that stitching bridges, seconds.
+const MAX_GAP_S: f64 = 0.8;
+
+/// True when `b` starts after `a` ends (within `max_gap_s`) near where `a`'s motion leads:
+/// a quadratic (constant-acceleration) fit of `a`'s last points, extrapolated to `b`'s start.
+fn continues(a: &[TrackPoint], b: &[TrackPoint], max_gap_s: f64) -> bool {
+    let (Some(last), Some(first)) = (a.last(), b.first()) else {
+        return false;
+    };
+    let gap_s = first.t_s - last.t_s;
+    if !(gap_s > 0.0 && gap_s <= max_gap_s) {
+        return false;
+    }
+    let tail = &a[a.len().saturating_sub(10)..];
+    let predicted = extrapolate(tail, first.t_s);
+    let size_px = last.w_px.max(last.h_px).max(first.w_px.max(first.h_px));
+    let tolerance_px = 15.0 + 3.0 * size_px + 40.0 * gap_s;
+    (predicted[0] - first.x_px).hypot(predicted[1] - first.y_px) <= tolerance_px
+}
+
+/// Least-squares position at `t_s` of a constant-acceleration fit (constant velocity with fewer
+/// than 4 points, the last position with one).
+fn extrapolate(points: &[TrackPoint], t_s: f64) -> [f64; 2] {
+    let t0 = points.last().map_or(0.0, |p| p.t_s);
+    let degree = match points.len() {
+        0 => return [0.0, 0.0],
+        1 => 0,
+        2 | 3 => 1,
+        _ => 2,
+    };
+    let n = degree + 1;
+    let mut ata = nalgebra::DMatrix::<f64>::zeros(n, n);
+    let mut atb = nalgebra::DMatrix::<f64>::zeros(n, 2);
+    for p in points {
+        let t = p.t_s - t0;
+        let basis: Vec<f64> = (0..n).map(|k| t.powi(k as i32)).collect();
+        for r in 0..n {
+            for c in 0..n {
+                ata[(r, c)] += basis[r] * basis[c];
+            }
+            atb[(r, 0)] += basis[r] * p.x_px;
+            atb[(r, 1)] += basis[r] * p.y_px;
+        }
+    }
+    let Some(coef) = ata.lu().solve(&atb) else {
+        let p = points.last().expect("non-empty");
+        return [p.x_px, p.y_px];
+    };
+    let t = t_s - t0;
+    let at = |col: usize| {
+        (0..n)
+            .map(|k| coef[(k, col)] * t.powi(k as i32))
+            .sum::<f64>()
+    };
+    [at(0), at(1)]
 }
 
 /// RFC 3339 UTC with milliseconds, as the contract's `wall_time`.
@@ -368,6 +534,49 @@ pub fn format_wall_time(t: SystemTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn fall_points(t0_s: f64, n: usize) -> Vec<TrackPoint> {
+        // 500 px/s^2 down, 30 px/s sideways, from (100, 50) at t = 0.
+        (0..n)
+            .map(|i| {
+                let t = t0_s + i as f64 * 0.04;
+                TrackPoint {
+                    t_s: t,
+                    x_px: 100.0 + 30.0 * t,
+                    y_px: 50.0 + 250.0 * t * t,
+                    w_px: 4.0,
+                    h_px: 4.0,
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_fall_broken_by_an_occlusion_continues() {
+        let a = fall_points(0.0, 12); // 0.00 .. 0.44 s
+        let b = fall_points(0.80, 10); // after a 0.36 s gap
+        assert!(continues(&a, &b, MAX_GAP_S));
+        let p = extrapolate(&a, 0.8);
+        assert!((p[1] - (50.0 + 250.0 * 0.64)).abs() < 1e-6, "{p:?}");
+    }
+
+    #[test]
+    fn unrelated_or_late_tracks_do_not_continue() {
+        let a = fall_points(0.0, 12);
+        let mut elsewhere = fall_points(0.8, 10);
+        for p in &mut elsewhere {
+            p.x_px += 200.0;
+        }
+        assert!(!continues(&a, &elsewhere, MAX_GAP_S));
+        assert!(
+            !continues(&a, &fall_points(1.5, 10), MAX_GAP_S),
+            "gap too long"
+        );
+        assert!(
+            !continues(&a, &fall_points(0.2, 10), MAX_GAP_S),
+            "overlaps in time"
+        );
+    }
 
     #[test]
     fn wall_time_is_rfc3339_utc_with_milliseconds() {
