@@ -28,6 +28,16 @@ pub enum BenchWhat {
         #[arg(long, default_value_t = 7)]
         runs: usize,
     },
+    /// CPU time of the analysis (motion, tracking, physics) against the decoding of the same
+    /// frames, per clip and in total, measured per thread in one run (detector off).
+    Analyze {
+        /// H.264 clips, each with NAME.calib.toml next to it (e.g. sample_clips/*.mp4).
+        #[arg(required = true)]
+        clips: Vec<PathBuf>,
+        /// Runs per clip (medians are reported).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+    },
     /// Internal: decode CLIP to Y planes once and print the frame count (what `decode` times).
     #[command(hide = true)]
     DecodeOnce { clip: PathBuf },
@@ -36,6 +46,7 @@ pub enum BenchWhat {
 pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     match args.what {
         BenchWhat::Decode { clip, runs } => decode(&clip, runs),
+        BenchWhat::Analyze { clips, runs } => analyze(&clips, runs),
         BenchWhat::DecodeOnce { clip } => {
             let frames = decode_once(&clip)?;
             println!("{frames}");
@@ -168,6 +179,74 @@ fn decode(clip: &std::path::Path, runs: usize) -> anyhow::Result<ExitCode> {
         "{frames} frames, medians of {runs} interleaved runs: fallwatch {fw_fps:.0} fps ({fw_cpu:.2} CPU ms/frame), \
          ffmpeg -threads 1 {ff_fps:.0} fps ({ff_cpu:.2} CPU ms/frame): fallwatch runs at {:.3}x ffmpeg's fps",
         fw_fps / ff_fps
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Per clip: median over runs of decode (ingest thread) and analysis (analysis thread) CPU time.
+fn analyze(clips: &[PathBuf], runs: usize) -> anyhow::Result<ExitCode> {
+    use fallwatch::calib::Calibration;
+    use fallwatch::clock::RealClock;
+    use fallwatch::pipeline::{AnalyzeConfig, Counters, Pipeline, PipelineConfig};
+    use std::sync::Arc;
+
+    let mut cfg = PipelineConfig::default();
+    cfg.detect.enabled = false;
+    let out = tempfile::Builder::new()
+        .prefix("fallwatch-bench-")
+        .tempdir()?;
+    let (mut total_decode, mut total_analysis, mut total_frames) = (0.0, 0.0, 0u64);
+    for clip in clips {
+        let calib_path = clip.with_extension("calib.toml");
+        let calib = Calibration::load(&calib_path)?;
+        let (mut dec, mut ana, mut frames, mut res, mut mem) =
+            (Vec::new(), Vec::new(), 0, (0, 0), 0);
+        for _ in 0..runs.max(1) {
+            let pipeline =
+                Pipeline::start(out.path(), cfg.clone(), Arc::new(RealClock::default()))?;
+            let acfg = AnalyzeConfig::new(SourceSpec::new(clip.to_string_lossy()), calib.clone());
+            let (tx, rx) = crossbeam_channel::unbounded();
+            let s = pipeline.analyze(
+                &acfg,
+                &FfmpegOpener,
+                &Cancel::new(),
+                &Arc::new(Counters::default()),
+                &tx,
+            )?;
+            pipeline.finish()?;
+            drop((tx, rx));
+            frames = s.frames_analyzed;
+            dec.push(s.ingest_cpu_s);
+            ana.push(s.analysis_cpu_s);
+            mem = s.analysis_memory_bytes;
+            res = s.stream.map_or((0, 0), |i| (i.width, i.height));
+        }
+        let (d, a) = (median(dec), median(ana));
+        total_decode += d;
+        total_analysis += a;
+        total_frames += frames;
+        println!(
+            "{}",
+            serde_json::json!({
+                "clip": clip.display().to_string(), "width": res.0, "height": res.1, "frames": frames,
+                "decode_cpu_ms_per_frame": d * 1e3 / frames.max(1) as f64,
+                "analysis_cpu_ms_per_frame": a * 1e3 / frames.max(1) as f64,
+                "analysis_over_decode": a / d, "analysis_memory_mb": mem as f64 / 1e6,
+            })
+        );
+        eprintln!(
+            "{}: {}x{}, decode {:.2} ms/frame, analysis {:.2} ms/frame = {:.1}% of decode",
+            clip.display(),
+            res.0,
+            res.1,
+            d * 1e3 / frames.max(1) as f64,
+            a * 1e3 / frames.max(1) as f64,
+            100.0 * a / d
+        );
+    }
+    eprintln!(
+        "total: {total_frames} frames, analysis CPU = {:.1}% of decode CPU (medians of {runs} runs per clip)",
+        100.0 * total_analysis / total_decode
     );
     Ok(ExitCode::SUCCESS)
 }

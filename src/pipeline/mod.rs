@@ -25,12 +25,12 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use crossbeam_channel::{Sender, TrySendError, bounded, unbounded};
 
 use crate::calib::Calibration;
-use crate::clock::Clock;
+use crate::clock::{Clock, thread_cpu_time};
 use crate::detect::{DetectConfig, DetectPool};
 use crate::error::Result;
 use crate::evidence::{EvidenceClient, EvidenceConfig, EvidenceDone, EvidenceService};
@@ -105,6 +105,10 @@ pub struct Summary {
     pub analysis: AnalysisStats,
     /// Bytes of per-camera analysis state (motion model).
     pub analysis_memory_bytes: usize,
+    /// CPU time of the ingest thread (demux, decode, pre-roll ring), seconds.
+    pub ingest_cpu_s: f64,
+    /// CPU time of the analysis thread (motion, tracking, physics, detector crops), seconds.
+    pub analysis_cpu_s: f64,
 }
 
 /// Process-wide settings of the shared stages.
@@ -250,7 +254,8 @@ impl Pipeline {
             let (info, live_origin) = (info.clone(), live_origin.clone());
             std::thread::Builder::new()
                 .name(format!("analyze-{camera}"))
-                .spawn(move || -> Result<CameraAnalysis> {
+                .spawn(move || -> Result<(CameraAnalysis, Duration)> {
+                    let cpu0 = thread_cpu_time();
                     let mut findings = Vec::new();
                     let submit = |findings: &mut Vec<Finding>| -> Result<()> {
                         for f in findings.drain(..) {
@@ -270,7 +275,7 @@ impl Pipeline {
                     }
                     analysis.finish(&mut findings);
                     submit(&mut findings)?;
-                    Ok(analysis)
+                    Ok((analysis, thread_cpu_time().saturating_sub(cpu0)))
                 })
                 .map_err(|e| err!(Resource, "cannot start the analysis thread").with_source(e))?
         };
@@ -279,6 +284,7 @@ impl Pipeline {
         let live = info.is_live;
         let (mut dropped, mut last_pts_s) = (0u64, 0.0);
         let mut log = frame_log;
+        let ingest_cpu0 = thread_cpu_time();
         let ingest_result: Result<()> = (|| {
             while let Some(item) = source.next_item()? {
                 match item {
@@ -320,6 +326,7 @@ impl Pipeline {
             }
             Ok(())
         })();
+        let ingest_cpu = thread_cpu_time().saturating_sub(ingest_cpu0);
         // No post-roll will come after this: clips waiting for it are cut with what is there.
         ring.lock().unwrap_or_else(|e| e.into_inner()).finish();
         drop(frame_tx);
@@ -329,7 +336,7 @@ impl Pipeline {
         let reported = forwarder
             .join()
             .map_err(|_| err!(Internal, "camera {camera}: event thread panicked"))?;
-        let analysis = analysis_result?;
+        let (analysis, analysis_cpu) = analysis_result?;
         let summary = Summary {
             stream: Some(info),
             source: source.stats(),
@@ -339,6 +346,8 @@ impl Pipeline {
             events: reported,
             analysis: analysis.stats().clone(),
             analysis_memory_bytes: analysis.memory_bytes(),
+            ingest_cpu_s: ingest_cpu.as_secs_f64(),
+            analysis_cpu_s: analysis_cpu.as_secs_f64(),
         };
         match ingest_result {
             Ok(()) => Ok(summary),
