@@ -101,7 +101,8 @@ pub struct MotionConfig {
     /// it only acts where a pixel is much noisier than its tile: flicker, sway).
     pub var_mult: u32,
     /// Frames after a (re)start or re-base during which the model learns and no candidate is
-    /// given. Default: 12.
+    /// given. Default: 4 (the pipeline drops what did not change since the previous frame, so the
+    /// ghosts of a young background do not need a long warm-up).
     pub warmup_frames: u32,
     /// A median tile gain change beyond this fraction is a global illumination event: the
     /// background is re-based and the frame gives no candidate. Default: 0.15.
@@ -161,7 +162,7 @@ impl Default for MotionConfig {
             var_rate: 1.0 / 48.0,
             update_interleave: 2,
             var_mult: 8,
-            warmup_frames: 12,
+            warmup_frames: 4,
             illumination_jump: 0.15,
             max_foreground_fraction: 0.03,
             shake: true,

@@ -246,7 +246,7 @@ pub struct ScoreModel {
     pub w_swings: f64,
     /// Sideways swings per second tolerated (noise, a bounce).
     pub swings_ok_hz: f64,
-    /// Evidence: `min(ln(max(accel_ratio, 1)), accel_cap)`.
+    /// Evidence: `min(ln(max(accel_ratio, 1)), accel_cap) * clamp(g_ratio / g_ratio_low, 0, 1)`.
     pub w_accel: f64,
     /// Cap of the acceleration evidence.
     pub accel_cap: f64,
@@ -356,8 +356,12 @@ impl ScoreModel {
                 self.w_swings,
                 RejectReason::Fluttering,
             ),
+            // Perspective bends a constant-velocity path in the image as much as gravity does
+            // (rain at terminal speed, a gliding bird): acceleration in pixels counts only in
+            // proportion to the acceleration measured on the facade.
             ev(
-                f.accel_ratio.max(1.0).ln(),
+                f.accel_ratio.max(1.0).ln().min(self.accel_cap)
+                    * (f.g_ratio / self.g_ratio_low).clamp(0.0, 1.0),
                 self.accel_cap,
                 self.w_accel,
                 RejectReason::NotAccelerating,

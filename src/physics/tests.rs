@@ -415,6 +415,47 @@ fn insects_rain_and_lights_are_rejected() {
     }
 }
 
+/// In heavy rain the tracker chains drops into long tracks that cross the picture at a constant
+/// pixel speed. Perspective bends such a path as much as gravity bends a fall, so the pixel-space
+/// "acceleration" evidence is large; the facade-plane acceleration (near zero) must decide.
+#[test]
+fn rain_chained_into_long_constant_speed_tracks_is_rejected() {
+    let scene = scene_far();
+    let model = model_of(&scene);
+    let (width_m, height_m) = (scene.calib.facade.width_m, scene.calib.facade.height_m);
+    for seed in 0..20u64 {
+        let mut rng = ChaCha8Rng::seed_from_u64(900 + seed);
+        // Seen on the facade plane: 15-35 m/s, straight down or slanted by the wind.
+        let (x0, h0) = (
+            rng.random_range(0.2..0.8) * width_m,
+            rng.random_range(0.6..0.95) * height_m,
+        );
+        let v_m_s = rng.random_range(15.0..35.0);
+        let slant = rng.random_range(-0.3..0.3);
+        let n = rng.random_range(12..24);
+        let track: Vec<TrackPoint> = (0..n)
+            .map(|i| {
+                let t = i as f64 / FPS;
+                let px = model.facade_to_image(x0 + slant * v_m_s * t, h0 - v_m_s * t);
+                TrackPoint {
+                    t_s: t,
+                    x_px: px[0] + rng.random_range(-0.5..0.5),
+                    y_px: px[1] + rng.random_range(-0.5..0.5),
+                    w_px: 2.0,
+                    h_px: 12.0,
+                }
+            })
+            .collect();
+        let a = assess(&model, &track);
+        assert!(
+            a.reject_reason().is_some(),
+            "seed {seed}: rain track accepted (score {:.2}): {:#?}",
+            a.score,
+            a.features
+        );
+    }
+}
+
 /// How random releases are drawn for the accuracy trials.
 #[derive(Clone, Copy)]
 struct Releases {

@@ -18,8 +18,8 @@ use crate::error::Result;
 use crate::events::TrackPoint;
 use crate::events::{Event, event_id};
 use crate::evidence::SnapshotOverlay;
-use crate::ingest::Frame;
-use crate::motion::{MotionConfig, MotionDetector};
+use crate::ingest::{Frame, Luma};
+use crate::motion::{Candidate, MotionConfig, MotionDetector};
 use crate::physics::{Assessment, FacadeModel, FallEstimate, Verdict, assess};
 use crate::track::{Track, Tracker, TrackerConfig};
 
@@ -36,6 +36,13 @@ pub struct AnalysisConfig {
     /// Longest wall-clock wait for a track's detector replies before its event is written
     /// without them, milliseconds. Default: 1500.
     pub label_wait_ms: Option<u64>,
+    /// Temporal-change test: a motion candidate is kept only if some pixel of its box (grown by
+    /// one pixel) changed since the previous frame by at least this many grey levels... Default: 4.
+    /// 0 turns the test off.
+    pub min_change_grey: Option<f64>,
+    /// ...and by at least this fraction of the candidate's peak contrast (capped at 40 grey
+    /// levels). Default: 0.35.
+    pub min_change_frac: Option<f64>,
 }
 
 impl AnalysisConfig {
@@ -47,6 +54,37 @@ impl AnalysisConfig {
     }
     fn label_wait(&self) -> Duration {
         Duration::from_millis(self.label_wait_ms.unwrap_or(1500))
+    }
+    fn change_gate(&self) -> ChangeGate {
+        ChangeGate {
+            min_grey: self.min_change_grey.unwrap_or(4.0),
+            frac_of_peak: self.min_change_frac.unwrap_or(0.35),
+        }
+    }
+}
+
+/// The temporal-change test of motion candidates.
+///
+/// H.264 copies unchanged blocks of a P-frame exactly, so a candidate whose pixels did not
+/// change since the previous frame is not something moving now: the background model's own
+/// error on compressed texture (re-quantised at the last key frame), a ghost, a static
+/// reflection. A moving object changes the pixels it arrives on by about its contrast. Measured
+/// on the tuning clips: 70-95% of the candidates of a quiet scene go, the object's stay.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ChangeGate {
+    /// Least change of the box's most-changed pixel, grey levels (0: the gate is off).
+    pub min_grey: f64,
+    /// And at least this fraction of the candidate's peak contrast (capped at 40).
+    pub frac_of_peak: f64,
+}
+
+impl ChangeGate {
+    /// True when `c` shows a change between `prev` and `cur` large enough to be motion.
+    pub fn passes(&self, cur: &Luma, prev: &Luma, c: &Candidate) -> bool {
+        let need = self
+            .min_grey
+            .max(self.frac_of_peak * f64::from(c.peak_contrast.abs()).min(40.0));
+        f64::from(max_change(cur, prev, c)) >= need
     }
 }
 
@@ -65,8 +103,10 @@ pub struct Finding {
 pub struct AnalysisStats {
     /// Frames analysed.
     pub frames: u64,
-    /// Motion candidates over all frames.
+    /// Motion candidates over all frames (after the change test).
     pub candidates: u64,
+    /// Candidates dropped by the temporal-change test.
+    pub unchanged_candidates: u64,
     /// Confirmed tracks that ended.
     pub tracks: u64,
     /// Tracks the physics accepted as falls.
@@ -111,6 +151,40 @@ struct Fragment {
     track_id: u64,
 }
 
+/// What the analysis did with one finished track (kept only when tracing, for diagnosis: why
+/// was a test drop missed, where did a false alarm come from).
+#[derive(Clone, Debug, Serialize)]
+pub struct TrackTrace {
+    /// The tracker's id.
+    pub track_id: u64,
+    /// Its observed points.
+    pub points: Vec<TrackPoint>,
+    /// "fall", "stitched" or the physics' reject reason.
+    pub verdict: String,
+    /// The physics' score of the track on its own.
+    pub score: f64,
+}
+
+/// One motion candidate (kept only when tracing).
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct CandidateTrace {
+    /// Media time, seconds.
+    pub t_s: f64,
+    /// Centre, pixels.
+    pub x_px: f64,
+    /// Centre, pixels.
+    pub y_px: f64,
+}
+
+/// Everything a traced analysis saw.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Trace {
+    /// Every finished confirmed track, in the order judged.
+    pub tracks: Vec<TrackTrace>,
+    /// Every motion candidate.
+    pub candidates: Vec<CandidateTrace>,
+}
+
 /// One camera's analysis state.
 pub struct CameraAnalysis {
     camera: String,
@@ -129,6 +203,9 @@ pub struct CameraAnalysis {
     /// Wall-clock time of media time 0, when known.
     wall_origin: Option<SystemTime>,
     stats: AnalysisStats,
+    trace: Option<Trace>,
+    /// The previous frame (for the temporal-change test of candidates).
+    prev: Option<Frame>,
 }
 
 impl CameraAnalysis {
@@ -168,7 +245,20 @@ impl CameraAnalysis {
             now_s: 0.0,
             wall_origin: None,
             stats: AnalysisStats::default(),
+            trace: None,
+            prev: None,
         })
+    }
+
+    /// Keeps every candidate and every judged track from now on (diagnosis; memory grows with
+    /// the input).
+    pub fn enable_trace(&mut self) {
+        self.trace.get_or_insert_with(Trace::default);
+    }
+
+    /// What was traced so far (see [`CameraAnalysis::enable_trace`]).
+    pub fn take_trace(&mut self) -> Option<Trace> {
+        self.trace.take()
     }
 
     /// Sets the wall-clock time of media time 0 (for the events' `wall_time`).
@@ -191,24 +281,54 @@ impl CameraAnalysis {
         self.motion.memory_bytes()
     }
 
-    /// Analyses one frame; falls whose evidence can be written now are appended to `out`.
-    pub fn process(&mut self, frame: &Frame, out: &mut Vec<Finding>) -> Result<()> {
+    /// Analyses one frame; falls whose evidence can be written now are appended to `out`. The
+    /// frame is kept until the next one (candidates must differ from the previous frame).
+    pub fn process(&mut self, frame: Frame, out: &mut Vec<Finding>) -> Result<()> {
         let candidates = self
             .motion
             .process(frame.luma(), frame.pts_s)
-            .map_err(|e| e.context(format!("camera {}", self.camera)))?;
+            .map_err(|e| e.context(format!("camera {}", self.camera)))?
+            .to_vec();
+        // The change test needs the previous frame in the same place: not on a shaken frame
+        // (candidates are then in the calibration's frame, not the image's).
+        let gate = self.cfg.change_gate();
+        let shaken = self.motion.stats().shift_compensated;
+        let candidates: Vec<Candidate> = match &self.prev {
+            Some(prev) if gate.min_grey > 0.0 && !shaken => {
+                let (cur, prev) = (frame.luma(), prev.luma());
+                let before = candidates.len();
+                let kept: Vec<Candidate> = candidates
+                    .into_iter()
+                    .filter(|c| gate.passes(&cur, &prev, c))
+                    .collect();
+                self.stats.unchanged_candidates += (before - kept.len()) as u64;
+                kept
+            }
+            _ => candidates,
+        };
+        let candidates = &candidates[..];
         self.stats.frames += 1;
         self.stats.candidates += candidates.len() as u64;
+        if let Some(trace) = &mut self.trace {
+            trace
+                .candidates
+                .extend(candidates.iter().map(|c| CandidateTrace {
+                    t_s: frame.pts_s,
+                    x_px: c.x_px,
+                    y_px: c.y_px,
+                }));
+        }
         self.now_s = frame.pts_s;
         let finished = self.tracker.update(frame.pts_s, candidates);
         if self.detector.is_some() {
-            self.submit_crops(frame);
+            self.submit_crops(&frame);
             self.collect_replies();
         }
         for track in finished {
             self.judge(track);
         }
         self.release_pending(false, out);
+        self.prev = Some(frame);
         Ok(())
     }
 
@@ -296,6 +416,7 @@ impl CameraAnalysis {
                 ..
             } = assess(&self.facade, &joined)
             {
+                self.record(track.id, &points, "stitched", score);
                 let p = &mut self.pending[k];
                 (p.points, p.est, p.score) = (joined, est, score);
                 p.track_ids.push(track.id);
@@ -304,6 +425,11 @@ impl CameraAnalysis {
             }
         }
         let Assessment { verdict, score, .. } = assess(&self.facade, &points);
+        let what = match &verdict {
+            Verdict::Fall(_) => "fall".to_string(),
+            Verdict::Reject(r) => format!("{r:?}"),
+        };
+        self.record(track.id, &points, &what, score);
         let (points, est, score, mut ids) = match verdict {
             Verdict::Fall(est) => (points, est, score, vec![track.id]),
             Verdict::Reject(reason) => {
@@ -357,6 +483,17 @@ impl CameraAnalysis {
             score,
             deadline: Instant::now() + self.cfg.label_wait(),
         });
+    }
+
+    fn record(&mut self, track_id: u64, points: &[TrackPoint], verdict: &str, score: f64) {
+        if let Some(trace) = &mut self.trace {
+            trace.tracks.push(TrackTrace {
+                track_id,
+                points: points.to_vec(),
+                verdict: verdict.to_string(),
+                score,
+            });
+        }
     }
 
     /// Emits pending falls that can no longer be continued and whose detector replies are in
@@ -468,6 +605,29 @@ impl CameraAnalysis {
     }
 }
 
+/// Largest |difference| between two frames over a candidate's box grown by one pixel.
+fn max_change(cur: &Luma, prev: &Luma, c: &Candidate) -> u8 {
+    let (w, h) = (
+        cur.width().min(prev.width()),
+        cur.height().min(prev.height()),
+    );
+    if w == 0 || h == 0 {
+        return 0;
+    }
+    let x0 = (c.x_min_px as usize).saturating_sub(1).min(w - 1);
+    let x1 = (c.x_max_px as usize + 1).min(w - 1);
+    let y0 = (c.y_min_px as usize).saturating_sub(1).min(h - 1);
+    let y1 = (c.y_max_px as usize + 1).min(h - 1);
+    let mut best = 0u8;
+    for y in y0..=y1 {
+        let (a, b) = (&cur.row(y)[x0..=x1], &prev.row(y)[x0..=x1]);
+        for (p, q) in a.iter().zip(b) {
+            best = best.max(p.abs_diff(*q));
+        }
+    }
+    best
+}
+
 /// Longest gap between two tracks of one falling object (an occlusion by a balcony or a tree,
 /// a stretch of missed detections) that stitching bridges, seconds.
 const MAX_GAP_S: f64 = 0.8;
@@ -576,6 +736,66 @@ mod tests {
             !continues(&a, &fall_points(0.2, 10), MAX_GAP_S),
             "overlaps in time"
         );
+    }
+
+    /// A candidate with its box at `x0..=x1`, `y0..=y1` and the given peak contrast.
+    fn candidate(x0: u32, y0: u32, x1: u32, y1: u32, peak: f32) -> Candidate {
+        Candidate {
+            x_px: f64::from(x0 + x1) / 2.0,
+            y_px: f64::from(y0 + y1) / 2.0,
+            x_min_px: x0,
+            y_min_px: y0,
+            x_max_px: x1,
+            y_max_px: y1,
+            area_px: (x1 - x0 + 1) * (y1 - y0 + 1),
+            mass: 0.0,
+            contrast: peak,
+            peak_contrast: peak,
+            polarity: crate::motion::Polarity::Brighter,
+            length_px: 2.0,
+            width_px: 2.0,
+            orientation_rad: 0.0,
+            fragments: 1,
+        }
+    }
+
+    #[test]
+    fn the_change_gate_keeps_a_moving_object_and_drops_static_texture() {
+        let (w, h) = (32usize, 32usize);
+        // A textured background (what the background model may get wrong after a key frame),
+        // identical in both frames, as H.264 copies an unchanged block.
+        let bg: Vec<u8> = (0..w * h).map(|i| (40 + (i * 7919) % 50) as u8).collect();
+        let mut prev = bg.clone();
+        let mut cur = bg.clone();
+        // A 2 x 2 object of contrast 60: at (5, 5) before, at (6, 8) now.
+        for (img, (x, y)) in [(&mut prev, (5, 5)), (&mut cur, (6, 8))] {
+            for (dx, dy) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
+                img[(y + dy) * w + x + dx] = 200;
+            }
+        }
+        let (cur, prev) = (Luma::new(&cur, w, h, w), Luma::new(&prev, w, h, w));
+        let gate = AnalysisConfig::default().change_gate();
+        assert!(
+            gate.passes(&cur, &prev, &candidate(6, 8, 7, 9, 60.0)),
+            "the object"
+        );
+        assert!(
+            !gate.passes(&cur, &prev, &candidate(20, 20, 22, 22, 30.0)),
+            "unchanged texture"
+        );
+        // A small change does not carry a strong candidate (a ghost whose pixels barely moved).
+        let mut nudged = bg.clone();
+        nudged[21 * w + 21] += 5;
+        let nudged = Luma::new(&nudged, w, h, w);
+        let prev_bg = Luma::new(&bg, w, h, w);
+        assert!(!gate.passes(&nudged, &prev_bg, &candidate(20, 20, 22, 22, 60.0)));
+        assert!(gate.passes(&nudged, &prev_bg, &candidate(20, 20, 22, 22, 8.0)));
+        // Off: everything passes.
+        let off = ChangeGate {
+            min_grey: 0.0,
+            frac_of_peak: 0.0,
+        };
+        assert!(off.passes(&cur, &prev, &candidate(20, 20, 22, 22, 30.0)));
     }
 
     #[test]

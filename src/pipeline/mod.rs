@@ -269,7 +269,7 @@ impl Pipeline {
                         {
                             analysis.set_wall_origin(*t);
                         }
-                        analysis.process(&frame, &mut findings)?;
+                        analysis.process(frame, &mut findings)?;
                         counters.frames_analyzed.fetch_add(1, Ordering::Relaxed);
                         submit(&mut findings)?;
                     }

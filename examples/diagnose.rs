@@ -1,0 +1,259 @@
+//! Where does the analysis lose a thrown object, and where do its false alarms come from?
+//!
+//!     cargo run --release --example diagnose -- DIR [NAME-FILTER] [--verbose]
+//!
+//! For every synthetic clip in DIR (NAME.mp4, NAME.calib.toml, NAME.truth.json) it runs the
+//! per-camera analysis exactly as `analyze --no-detect` does, with tracing on, and reports per
+//! object: the share of its visible frames with a motion candidate within 4 px (or its size),
+//! the tracks that follow it and the physics' verdict on each, and whether an event matched it;
+//! per false alarm: its time, place, length and score. Totals at the end say which stage loses
+//! most. A tuning tool: never run it on the held-out evaluation set.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use fallwatch::calib::Calibration;
+use fallwatch::detect::LabelConfig;
+use fallwatch::eval::{MatchParams, match_events};
+use fallwatch::events::{Event, TrackPoint};
+use fallwatch::ingest::{Cancel, FfmpegOpener, Item, Opener, SourceSpec};
+use fallwatch::pipeline::analysis::{Trace, TrackTrace};
+use fallwatch::pipeline::{AnalysisConfig, CameraAnalysis};
+use fallwatch::synth::truth::{ObjectTruth, Truth};
+
+type Res<T> = Result<T, Box<dyn std::error::Error>>;
+
+fn analyse(clip: &Path, calib: &Calibration) -> Res<(Vec<Event>, Trace)> {
+    let mut spec = SourceSpec::new(clip.display().to_string());
+    spec.keep_packets = false;
+    spec.decoder_threads = 1;
+    let mut source = FfmpegOpener.open(&spec, &Cancel::new())?;
+    let info = source.info().clone();
+    let cfg: AnalysisConfig = match std::env::var("ANALYSIS_TOML") {
+        Ok(t) => toml::from_str(&t)?,
+        Err(_) => AnalysisConfig::default(),
+    };
+    let mut an = CameraAnalysis::new(
+        calib,
+        info.width,
+        info.height,
+        &cfg,
+        None,
+        LabelConfig::default(),
+    )?;
+    an.enable_trace();
+    let mut found = Vec::new();
+    while let Some(item) = source.next_item()? {
+        if let Item::Frame(frame) = item {
+            an.process(frame, &mut found)?;
+        }
+    }
+    an.finish(&mut found);
+    let trace = an.take_trace().unwrap_or_default();
+    Ok((found.into_iter().map(|f| f.event).collect(), trace))
+}
+
+/// Points of `pts` that lie on the object (same frame, within its tolerance).
+fn on_object(obj: &ObjectTruth, pts: &[TrackPoint], half_frame_s: f64) -> usize {
+    pts.iter()
+        .filter(|p| {
+            let i = obj.track.partition_point(|q| q.t_s < p.t_s - half_frame_s);
+            obj.track.get(i).is_some_and(|q| {
+                (q.t_s - p.t_s).abs() <= half_frame_s
+                    && (q.x_px - p.x_px).hypot(q.y_px - p.y_px) <= 4.0f64.max(q.size_px)
+            })
+        })
+        .count()
+}
+
+#[derive(Default)]
+struct Totals {
+    objects: usize,
+    motion_half: usize,
+    tracked_half: usize,
+    accepted: usize,
+    matched: usize,
+    false_alarms: usize,
+    seconds: f64,
+    lost_reasons: BTreeMap<String, usize>,
+}
+
+fn main() -> Res<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let verbose = args.iter().any(|a| a == "--verbose");
+    let pos: Vec<&String> = args.iter().filter(|a| !a.starts_with("--")).collect();
+    let dir = PathBuf::from(pos.first().ok_or("usage: diagnose DIR [FILTER]")?);
+    let filter = pos.get(1).map(|s| s.as_str()).unwrap_or("");
+    fallwatch::ingest::init_ffmpeg()?;
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.to_string_lossy().ends_with(".truth.json"))
+        .filter(|p| p.to_string_lossy().contains(filter))
+        .collect();
+    files.sort();
+    let mut tot = Totals::default();
+    for f in files {
+        let truth = Truth::load(&f)?;
+        let calib = Calibration::load(&dir.join(&truth.calib))?;
+        let (events, trace) = analyse(&dir.join(&truth.clip), &calib)?;
+        let half_frame_s = 0.5 / truth.fps;
+        let matches = match_events(&truth, &events, &MatchParams::default());
+        tot.seconds += truth.duration_s;
+        println!(
+            "== {} ({}, {} objects, tags {:?}): {} events, {} candidates/frame, {} tracks",
+            truth.clip,
+            truth.scene.time_of_day,
+            truth.objects.len(),
+            truth.tags,
+            events.len(),
+            trace.candidates.len() as u64 / u64::from(truth.frames.max(1)),
+            trace.tracks.len()
+        );
+        for (oi, obj) in truth.objects.iter().enumerate() {
+            tot.objects += 1;
+            let visible: Vec<&_> = obj.track.iter().filter(|p| p.visible).collect();
+            let seen = visible
+                .iter()
+                .filter(|q| {
+                    trace.candidates.iter().any(|c| {
+                        (c.t_s - q.t_s).abs() <= half_frame_s
+                            && (c.x_px - q.x_px).hypot(c.y_px - q.y_px) <= 4.0f64.max(q.size_px)
+                    })
+                })
+                .count();
+            let followers: Vec<(&TrackTrace, usize)> = trace
+                .tracks
+                .iter()
+                .map(|t| (t, on_object(obj, &t.points, half_frame_s)))
+                .filter(|(_, n)| *n >= 3)
+                .collect();
+            let covered: usize = followers.iter().map(|(_, n)| n).sum();
+            let matched = matches.iter().find(|m| m.object == oi);
+            let accepted = followers
+                .iter()
+                .any(|(t, _)| t.verdict == "fall" || t.verdict == "stitched");
+            tot.motion_half += usize::from(2 * seen >= visible.len());
+            tot.tracked_half += usize::from(2 * covered >= visible.len());
+            tot.accepted += usize::from(accepted);
+            tot.matched += usize::from(matched.is_some());
+            let size_med = {
+                let mut s: Vec<f64> = visible.iter().map(|p| p.size_px).collect();
+                s.sort_by(f64::total_cmp);
+                s.get(s.len() / 2).copied().unwrap_or(0.0)
+            };
+            let fate = match matched {
+                Some(m) => {
+                    let e = &events[m.event];
+                    format!(
+                        "EVENT floor {} (truth {}) bay {} (truth {}) h {:.1} (truth {:.1})",
+                        e.origin.floor,
+                        obj.floor,
+                        e.origin.bay,
+                        obj.bay,
+                        e.origin.height_m,
+                        obj.height_m
+                    )
+                }
+                None => {
+                    let why = if 2 * seen < visible.len() {
+                        "motion".to_string()
+                    } else if followers.is_empty() {
+                        "tracker".to_string()
+                    } else if accepted {
+                        "matching".to_string()
+                    } else {
+                        let best = followers.iter().max_by_key(|(_, n)| *n).expect("non-empty");
+                        format!("physics:{}", best.0.verdict)
+                    };
+                    *tot.lost_reasons.entry(why.clone()).or_default() += 1;
+                    format!("MISSED ({why})")
+                }
+            };
+            println!(
+                "  object {oi} {} {} {:.2} m size {size_med:.1} px, t {:.2}-{:.2}: candidates in {seen}/{} \
+                 frames, tracks {} ({covered} pts) -> {fate}",
+                obj.kind,
+                obj.motion,
+                obj.size_m,
+                obj.release_s,
+                obj.end_s,
+                visible.len(),
+                followers
+                    .iter()
+                    .map(|(t, n)| format!(
+                        "#{}[{}/{} {} {:.2}]",
+                        t.track_id,
+                        n,
+                        t.points.len(),
+                        t.verdict,
+                        t.score
+                    ))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            );
+        }
+        let used: Vec<usize> = matches.iter().map(|m| m.event).collect();
+        for (ei, e) in events.iter().enumerate() {
+            if used.contains(&ei) {
+                continue;
+            }
+            tot.false_alarms += 1;
+            let (a, b) = (&e.track[0], &e.track[e.track.len() - 1]);
+            println!(
+                "  FALSE ALARM {:.2}-{:.2} s from ({:.0},{:.0}) to ({:.0},{:.0}), {} pts, floor {} bay {} \
+                 score {:.2} g {:.1} rmse {:.2}",
+                e.start_s,
+                e.end_s,
+                a.x_px,
+                a.y_px,
+                b.x_px,
+                b.y_px,
+                e.track.len(),
+                e.origin.floor,
+                e.origin.bay,
+                e.score,
+                e.fall.g_fit_m_s2,
+                e.fall.rmse_px
+            );
+            if verbose {
+                let model =
+                    fallwatch::physics::FacadeModel::new(&calib, truth.width, truth.height)?;
+                let a = fallwatch::physics::assess(&model, &e.track);
+                println!("    {:?}", a.features);
+                let terms = fallwatch::physics::DEFAULT_SCORE_MODEL.terms(&a.features);
+                println!(
+                    "    terms {:?}",
+                    terms
+                        .iter()
+                        .map(|t| format!(
+                            "{:?}:{:.2}",
+                            t.reason,
+                            t.weight * (t.value - t.best_value)
+                        ))
+                        .collect::<Vec<_>>()
+                );
+            }
+        }
+        if verbose {
+            let mut by: BTreeMap<&str, usize> = BTreeMap::new();
+            for t in &trace.tracks {
+                *by.entry(t.verdict.as_str()).or_default() += 1;
+            }
+            println!("  verdicts {by:?}");
+        }
+    }
+    println!(
+        "TOTAL objects {} | motion>=50% {} | tracked>=50% {} | accepted {} | matched {} | false alarms {} \
+         ({:.1}/h over {:.0} s) | lost {:?}",
+        tot.objects,
+        tot.motion_half,
+        tot.tracked_half,
+        tot.accepted,
+        tot.matched,
+        tot.false_alarms,
+        tot.false_alarms as f64 * 3600.0 / tot.seconds.max(1.0),
+        tot.seconds,
+        tot.lost_reasons
+    );
+    Ok(())
+}
