@@ -457,3 +457,6 @@ pub(crate) fn decode_near(
     );
     Ok((pick.chosen, pick.missing))
 }
+
+#[cfg(test)]
+mod tests;
