@@ -394,3 +394,6 @@ impl Pipeline {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
