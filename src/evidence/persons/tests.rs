@@ -271,11 +271,11 @@ fn a_person_at_the_release_window_before_the_release_is_found() {
     let prepared = started.elapsed();
     searcher.finish(key, &mut e);
     let total = started.elapsed();
-    eprintln!(
-        "person search: decode + crop {:.1} ms, total with detector {:.1} ms; {:?}",
-        prepared.as_secs_f64() * 1e3,
-        total.as_secs_f64() * 1e3,
-        e.persons
+    tracing::info!(
+        prepare_ms = prepared.as_secs_f64() * 1e3,
+        total_ms = total.as_secs_f64() * 1e3,
+        persons = ?e.persons,
+        "person search"
     );
     assert_found_her(&e);
     assert!(searcher.jobs.is_empty());
