@@ -78,6 +78,8 @@ struct Job {
     deadline: Instant,
     /// Wall time of decoding and cropping.
     prepare: Duration,
+    /// When the last answer arrived.
+    answered: Option<Instant>,
 }
 
 impl PersonSearcher {
@@ -122,6 +124,7 @@ impl PersonSearcher {
             started,
             deadline: started + Duration::from_millis(self.cfg.wait_ms),
             prepare: Duration::ZERO,
+            answered: None,
         };
         match self.prepare(key, event, release_t_s, &job.facade, stream, packets) {
             Ok((requests, missing)) => {
@@ -206,6 +209,7 @@ impl PersonSearcher {
         if let Some(job) = self.jobs.get_mut(&r.track_id) {
             job.in_flight = job.in_flight.saturating_sub(1);
             job.replies.push(r);
+            job.answered = Some(Instant::now());
         }
     }
 
@@ -292,7 +296,9 @@ impl PersonSearcher {
             best_score = sightings.first().map(|s| s.score),
             prepare_ms = job.prepare.as_secs_f64() * 1e3,
             detector_ms,
-            total_ms = job.started.elapsed().as_secs_f64() * 1e3,
+            answered_ms = job
+                .answered
+                .map(|t| t.duration_since(job.started).as_secs_f64() * 1e3),
             "person search"
         );
         event.persons = Some(sightings);
