@@ -236,6 +236,7 @@ impl DetectConfig {
                 "detect: input_px {px} must be a multiple of 32, at least 32"
             );
         }
+        self.persons.validate()?;
         Ok(())
     }
 

@@ -7,9 +7,11 @@
 //! below the head). It is upscaled to the model's input like every crop, so a person of 1.7 m at
 //! 20 px/m (34 px tall on the frame) is ~115 px tall in a 320 px crop.
 //!
-//! Proposed event field (optional, absent when the search did not run):
+//! Event field (optional, absent when the search did not run; `[]` when it ran and saw nobody):
 //! `"persons": [{"t_s": 12.1, "score": 0.81, "box_px": [1010.0, 150.0, 22.0, 41.0]}]`: each a
-//! person seen in one searched frame, box in frame pixels `[x, y, w, h]`, best first.
+//! person seen in one searched frame, box in frame pixels `[x, y, w, h]`, best first. The
+//! evidence thread runs the search (`crate::evidence`'s person search): it decodes the frames
+//! from the camera's pre-roll packets, so nothing is kept or done per frame for it.
 
 use serde::{Deserialize, Serialize};
 
@@ -34,6 +36,8 @@ pub struct PersonSighting {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PersonSearch {
+    /// Search for persons at all (needs the detector). Default: true.
+    pub enabled: bool,
     /// Side of the searched window, metres on the facade. Default: 5.0.
     pub window_m: f64,
     /// The window's centre is this far above the release point, metres. Default: 0.3.
@@ -46,17 +50,22 @@ pub struct PersonSearch {
     pub min_score: f32,
     /// At most this many sightings are reported. Default: 4.
     pub max_sightings: usize,
+    /// Longest wall-clock wait for the detector's answers, from the search's start, before the
+    /// event is written without them (`persons_error`), milliseconds. Default: 3000.
+    pub wait_ms: u64,
 }
 
 impl Default for PersonSearch {
     fn default() -> Self {
         PersonSearch {
+            enabled: true,
             window_m: 5.0,
             centre_up_m: 0.3,
             min_window_px: 48.0,
             before_release_s: vec![2.0, 1.0, 0.5, 0.2],
             min_score: 0.5,
             max_sightings: 4,
+            wait_ms: 3000,
         }
     }
 }
@@ -90,6 +99,42 @@ impl PersonSearch {
             .map(|d| release_t_s - d)
             .filter(|t| *t >= 0.0)
             .collect()
+    }
+
+    /// How far before the release the search reaches, seconds (0 when it is off).
+    pub fn reach_s(&self) -> f64 {
+        if !self.enabled {
+            return 0.0;
+        }
+        self.before_release_s
+            .iter()
+            .copied()
+            .filter(|d| d.is_finite())
+            .fold(0.0, f64::max)
+    }
+
+    /// Checks values a person may get wrong.
+    pub fn validate(&self) -> Result<()> {
+        if !(self.window_m > 0.0 && self.min_window_px >= 1.0) {
+            crate::bail!(
+                InvalidInput,
+                "detect.persons: window_m must be > 0 and min_window_px >= 1"
+            );
+        }
+        if self
+            .before_release_s
+            .iter()
+            .any(|d| !(d.is_finite() && *d >= 0.0))
+        {
+            crate::bail!(
+                InvalidInput,
+                "detect.persons: before_release_s must be seconds >= 0"
+            );
+        }
+        if !(0.0..=1.0).contains(&self.min_score) {
+            crate::bail!(InvalidInput, "detect.persons: min_score must be in [0, 1]");
+        }
+        Ok(())
     }
 
     /// The persons in the replies to `Person` requests (boxes in frame pixels), best first.

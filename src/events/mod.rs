@@ -6,6 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::detect::PersonSighting;
+
 /// One thrown or falling object, as written to `<out>/<id>/event.json`.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct Event {
@@ -49,6 +51,20 @@ pub struct Event {
     /// Extension: estimated distance of the release point in front of the facade, metres.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wall_distance_m: Option<f64>,
+    /// Extension: persons the detector saw near the release point in the seconds before the
+    /// release, best first (`[]`: searched, nobody seen). Absent when the search did not run
+    /// (detector off) or could not search a single frame (`persons_error` says why).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub persons: Option<Vec<PersonSighting>>,
+    /// Extension: the contract's floor number of the best sighting's box centre.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub persons_floor: Option<i32>,
+    /// Extension: the contract's bay number of the best sighting's box centre.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub persons_bay: Option<i32>,
+    /// Extension: why the person search failed, or searched only some of its frames.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub persons_error: Option<String>,
 }
 
 /// `origin`: the release point on the facade.
@@ -116,6 +132,10 @@ impl Event {
             );
         }
         self.wall_distance_m = self.wall_distance_m.map(|v| r(v, 1e2));
+        for p in self.persons.iter_mut().flatten() {
+            p.t_s = r(p.t_s, 1e3);
+            p.score = r(f64::from(p.score), 1e3) as f32;
+        }
         self
     }
 }

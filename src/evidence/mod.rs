@@ -10,6 +10,9 @@
 //! - [`EvidenceWriter`]: the synchronous core (one per output directory): atomic directories,
 //!   id collisions, retention.
 //!
+//! - [`PersonSearcher`]: the person search at the release point, run by the evidence thread on
+//!   frames decoded from the request's pre-roll packets (optional `persons` event fields).
+//!
 //! Per camera, ingest pushes packets into a [`SharedRing`](crate::ingest::ring::SharedRing) made
 //! by [`EvidenceConfig::new_ring`], calls `finish()` on it when the source ends and `restart()`
 //! after a reconnect. Layout, guarantees and figures: `docs/evidence.md`.
@@ -17,6 +20,7 @@
 mod clip;
 mod config;
 mod fsio;
+mod persons;
 mod retention;
 mod service;
 mod snapshot;
@@ -25,6 +29,7 @@ pub mod testing;
 mod writer;
 
 pub use config::EvidenceConfig;
+pub use persons::{PERSONS_HANDLE, PersonSearcher};
 pub use service::{EvidenceClient, EvidenceRequest, EvidenceService};
 pub use snapshot::SnapshotOverlay;
 pub use writer::{CLIP_NAME, EventInput, EvidenceDone, EvidenceWriter, SNAPSHOT_NAME, WriterStats};

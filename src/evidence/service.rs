@@ -14,6 +14,11 @@
 //! clip's extends it (up to `max_clip_s`), and the clip is written once and hard-linked into
 //! every event's directory. A request whose range lies inside the camera's last written clip
 //! gets that clip hard-linked. Every event keeps its own snapshot and `event.json`.
+//!
+//! With a [`PersonSearcher`] (the detector runs), an event submitted with its camera's facade
+//! model also gets the person search at its release point: started when the request is
+//! accepted (decoded from the request's packets, crops to the detector pool), concluded when
+//! its directory is written (see [`super::persons`]).
 
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
@@ -25,6 +30,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
 
 use super::clip::{self, ClipSpan};
 use super::config::EvidenceConfig;
+use super::persons::PersonSearcher;
 use super::snapshot::SnapshotOverlay;
 use super::writer::{CLIP_NAME, EventInput, EvidenceDone, EvidenceWriter, WriterStats};
 use crate::clock::Clock;
@@ -33,6 +39,7 @@ use crate::error::Result;
 use crate::events::Event;
 use crate::ingest::ring::{PacketRing, SharedRing, Taken};
 use crate::ingest::{Packet, StreamInfo};
+use crate::physics::FacadeModel;
 
 /// Requests queued for the evidence thread before `submit` blocks.
 const QUEUE: usize = 64;
@@ -45,6 +52,8 @@ pub struct EvidenceRequest {
     ring: SharedRing,
     taken: Taken,
     done: Sender<EvidenceDone>,
+    /// The camera's facade model: asks for the person search.
+    facade: Option<Arc<FacadeModel>>,
 }
 
 impl std::fmt::Debug for EvidenceRequest {
@@ -61,6 +70,8 @@ impl std::fmt::Debug for EvidenceRequest {
 pub struct EvidenceClient {
     tx: Sender<EvidenceRequest>,
     pre_roll_s: f64,
+    /// How far before the release the person search reaches, seconds (0: no search).
+    person_reach_s: f64,
 }
 
 impl std::fmt::Debug for EvidenceClient {
@@ -82,7 +93,26 @@ impl EvidenceClient {
         ring: &SharedRing,
         done: Sender<EvidenceDone>,
     ) -> Result<()> {
-        let from_s = event.start_s - self.pre_roll_s;
+        self.submit_with_facade(event, overlay, None, stream, ring, done)
+    }
+
+    /// As [`EvidenceClient::submit`]; with the camera's `facade` model (and a service started
+    /// with a [`PersonSearcher`]) the frames before the release are also searched for persons,
+    /// so the packets taken reach back that far too.
+    pub fn submit_with_facade(
+        &self,
+        event: Event,
+        overlay: SnapshotOverlay,
+        facade: Option<Arc<FacadeModel>>,
+        stream: &StreamInfo,
+        ring: &SharedRing,
+        done: Sender<EvidenceDone>,
+    ) -> Result<()> {
+        let mut from_s = event.start_s - self.pre_roll_s;
+        if facade.is_some() && self.person_reach_s > 0.0 && overlay.release_t_s.is_finite() {
+            // One frame of slack: the frame nearest the earliest time may precede it.
+            from_s = from_s.min(overlay.release_t_s - self.person_reach_s - 0.1);
+        }
         let taken = ring
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -94,6 +124,7 @@ impl EvidenceClient {
             ring: ring.clone(),
             taken,
             done,
+            facade,
         };
         self.tx.send(req).map_err(|e| {
             err!(
@@ -120,13 +151,27 @@ impl EvidenceService {
         cfg: EvidenceConfig,
         clock: Arc<dyn Clock>,
     ) -> Result<(EvidenceService, EvidenceClient)> {
+        Self::spawn_with_persons(out, cfg, clock, None)
+    }
+
+    /// As [`EvidenceService::spawn`], with the person search at the release point for events
+    /// submitted with [`EvidenceClient::submit_with_facade`] (`None`: no search, no `persons`
+    /// fields).
+    pub fn spawn_with_persons(
+        out: &Path,
+        cfg: EvidenceConfig,
+        clock: Arc<dyn Clock>,
+        persons: Option<PersonSearcher>,
+    ) -> Result<(EvidenceService, EvidenceClient)> {
         let writer = EvidenceWriter::new(out, cfg.clone(), clock.clone())?;
         let (tx, rx) = bounded(QUEUE);
+        let person_reach_s = persons.as_ref().map_or(0.0, |p| p.config().reach_s());
         let worker = Worker {
             writer,
             clock,
             pending: Vec::new(),
             recent: Vec::new(),
+            persons,
         };
         let thread = std::thread::Builder::new()
             .name("evidence".into())
@@ -137,6 +182,7 @@ impl EvidenceService {
             EvidenceClient {
                 tx,
                 pre_roll_s: cfg.pre_roll_s,
+                person_reach_s,
             },
         ))
     }
@@ -162,7 +208,8 @@ struct Pending {
     next_seq: u64,
     /// Largest decoding time seen, seconds.
     max_dts_s: f64,
-    events: Vec<(EventInput, Sender<EvidenceDone>)>,
+    /// The events, where their outcome goes, and their person search.
+    events: Vec<(EventInput, Sender<EvidenceDone>, Option<u64>)>,
     link_from: Option<(PathBuf, ClipSpan)>,
     since: Duration,
     /// Why the wait ended, once it did.
@@ -223,7 +270,7 @@ impl Pending {
     }
 
     /// Takes `req` into this clip; `req.taken` was read from the ring after this clip's own take.
-    fn merge(&mut self, req: EvidenceRequest, from_s: f64, to_s: f64) {
+    fn merge(&mut self, req: EvidenceRequest, from_s: f64, to_s: f64, person: Option<u64>) {
         let t = req.taken;
         if t.first_seq < self.first_seq {
             let n = ((self.first_seq - t.first_seq) as usize).min(t.packets.len());
@@ -258,6 +305,7 @@ impl Pending {
                 overlay: req.overlay,
             },
             req.done,
+            person,
         ));
     }
 
@@ -280,6 +328,7 @@ struct Worker {
     clock: Arc<dyn Clock>,
     pending: Vec<Pending>,
     recent: Vec<Recent>,
+    persons: Option<PersonSearcher>,
 }
 
 impl Worker {
@@ -332,6 +381,18 @@ impl Worker {
         let max_clip_s = cfg.max_clip_s;
         let now = self.clock.monotonic();
         let timeout = self.timeout();
+        // The person search decodes from the packets taken now (they reach back before the
+        // release); its answers are collected when the directory is written.
+        let person = match (&mut self.persons, &req.facade) {
+            (Some(s), Some(facade)) => Some(s.start(
+                &req.event,
+                req.overlay.release_t_s,
+                facade.clone(),
+                &req.stream,
+                &req.taken.packets,
+            )),
+            _ => None,
+        };
         // Bring pending clips of this camera up to date first, so merged packets stay contiguous.
         for p in self.pending.iter_mut() {
             if Arc::ptr_eq(&p.ring, &req.ring) {
@@ -346,7 +407,7 @@ impl Worker {
         });
         if let Some(p) = mergeable {
             tracing::debug!(event = %req.event.id, "shares a pending clip");
-            p.merge(req, from_s, to_s);
+            p.merge(req, from_s, to_s, person);
             return;
         }
         if let Some(first) = req.taken.packets.first()
@@ -387,6 +448,7 @@ impl Worker {
                     overlay: req.overlay,
                 },
                 req.done,
+                person,
             )],
             link_from,
             since: now,
@@ -403,6 +465,9 @@ impl Worker {
         let timeout = self.timeout();
         let mut drained = false;
         loop {
+            if let Some(s) = &mut self.persons {
+                s.pump();
+            }
             let now = self.clock.monotonic();
             for p in self.pending.iter_mut() {
                 p.poll(now, timeout);
@@ -435,8 +500,15 @@ impl Worker {
             "writing evidence ({})",
             p.complete.unwrap_or("")
         );
-        let (inputs, senders): (Vec<EventInput>, Vec<Sender<EvidenceDone>>) =
-            p.events.into_iter().unzip();
+        let mut inputs = Vec::with_capacity(p.events.len());
+        let mut senders = Vec::with_capacity(p.events.len());
+        for (mut input, tx, person) in p.events {
+            if let (Some(s), Some(key)) = (&mut self.persons, person) {
+                s.finish(key, &mut input.event);
+            }
+            inputs.push(input);
+            senders.push(tx);
+        }
         let backup: Vec<Event> = inputs.iter().map(|i| i.event.clone()).collect();
         let link = p
             .link_from

@@ -10,7 +10,9 @@
 //!   | frames  -> bounded channel: a live source never waits (full: drop and count),
 //!   |            a file waits (every frame of a file is analysed)
 //! analyze-<camera>                     CameraAnalysis: motion -> tracks -> physics (+ detector)
-//!   | findings -> evidence thread (clip from the ring, snapshot, event.json; atomic)
+//!   | findings -> evidence thread (clip from the ring, snapshot, event.json; atomic; with the
+//!   |             detector on, the person search in the frames before the release, decoded
+//!   |             from the same ring's packets and sent to the detector pool)
 //! events-<camera>                      forwards each written event to the caller, counts it
 //! ```
 //!
@@ -33,8 +35,11 @@ use crate::calib::Calibration;
 use crate::clock::{Clock, thread_cpu_time};
 use crate::detect::{DetectConfig, DetectPool};
 use crate::error::Result;
-use crate::evidence::{EvidenceClient, EvidenceConfig, EvidenceDone, EvidenceService};
+use crate::evidence::{
+    EvidenceClient, EvidenceConfig, EvidenceDone, EvidenceService, PERSONS_HANDLE, PersonSearcher,
+};
 use crate::ingest::{Cancel, Frame, Item, Opener, SourceSpec, SourceStats, StreamInfo};
+use crate::physics::FacadeModel;
 use crate::{ErrorKind, err};
 
 pub use self::analysis::{AnalysisConfig, AnalysisStats, CameraAnalysis, Finding};
@@ -127,6 +132,8 @@ pub struct Pipeline {
     evidence: EvidenceService,
     client: EvidenceClient,
     detect: Option<Arc<DetectPool>>,
+    /// The evidence thread searches for persons before the release.
+    persons: bool,
 }
 
 impl Pipeline {
@@ -150,14 +157,27 @@ impl Pipeline {
         detect: Option<Arc<DetectPool>>,
     ) -> Result<Pipeline> {
         cfg.evidence.validate()?;
-        let (evidence, client) =
-            EvidenceService::spawn(out_dir, cfg.evidence.clone(), clock.clone())?;
+        cfg.detect.persons.validate()?;
+        let searcher = detect
+            .as_ref()
+            .filter(|pool| pool.is_enabled() && cfg.detect.persons.enabled)
+            .map(|pool| {
+                PersonSearcher::new(cfg.detect.persons.clone(), pool.camera(PERSONS_HANDLE))
+            });
+        let persons = searcher.is_some();
+        let (evidence, client) = EvidenceService::spawn_with_persons(
+            out_dir,
+            cfg.evidence.clone(),
+            clock.clone(),
+            searcher,
+        )?;
         Ok(Pipeline {
             cfg,
             clock,
             evidence,
             client,
             detect,
+            persons,
         })
     }
 
@@ -207,6 +227,16 @@ impl Pipeline {
             detector,
             self.cfg.detect.label.clone(),
         )?;
+        // The person search places its window and sightings with the facade model.
+        let facade = if self.persons {
+            Some(Arc::new(FacadeModel::new(
+                &cfg.calib,
+                info.width,
+                info.height,
+            )?))
+        } else {
+            None
+        };
         // Media time 0 on the wall clock: a file's recording time, or for a live stream the
         // moment its first frame arrived (set by ingest below).
         let live_origin: Arc<OnceLock<SystemTime>> = Arc::new(OnceLock::new());
@@ -252,6 +282,7 @@ impl Pipeline {
         let analysis_thread = {
             let (counters, client, ring) = (counters.clone(), self.client.clone(), ring.clone());
             let (info, live_origin) = (info.clone(), live_origin.clone());
+            let facade = facade.clone();
             std::thread::Builder::new()
                 .name(format!("analyze-{camera}"))
                 .spawn(move || -> Result<(CameraAnalysis, Duration)> {
@@ -259,7 +290,14 @@ impl Pipeline {
                     let mut findings = Vec::new();
                     let submit = |findings: &mut Vec<Finding>| -> Result<()> {
                         for f in findings.drain(..) {
-                            client.submit(f.event, f.overlay, &info, &ring, done_tx.clone())?;
+                            client.submit_with_facade(
+                                f.event,
+                                f.overlay,
+                                facade.clone(),
+                                &info,
+                                &ring,
+                                done_tx.clone(),
+                            )?;
                         }
                         Ok(())
                     };
@@ -356,3 +394,6 @@ impl Pipeline {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
