@@ -23,8 +23,9 @@ pub const STATIC_EXTENT_PX: f64 = 5.0;
 pub const MIN_DURATION_S: f64 = 0.4;
 /// Storeys of fall that make a short track long enough. Default 2.
 pub const MIN_DROP_STOREYS: f64 = 2.0;
-/// Least observed descent (highest point to last point on the facade), metres. Default 0.5.
-pub const MIN_DESCENT_M: f64 = 0.5;
+/// Least descent from the highest point, metres (0.45 s of free fall): a jittery near-static track
+/// whose last point jumps is not a fall.
+pub const MIN_DESCENT_M: f64 = 1.0;
 /// Centroid noise assumed for every point, pixels. Default 1.0.
 pub const BASE_NOISE_PX: f64 = 1.0;
 /// Extra centroid noise per pixel of blob size (segmentation jitter of larger blobs).

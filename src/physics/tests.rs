@@ -456,6 +456,38 @@ fn rain_chained_into_long_constant_speed_tracks_is_rejected() {
     }
 }
 
+/// A blinking light or a perched bird: a point that jitters in place for half a second, then
+/// one detection jumps down (the tracker took a neighbouring blob). Seen on a sample clip.
+#[test]
+fn a_jittering_point_whose_last_detection_jumps_is_not_a_fall() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample_clips/birds-only.calib.toml");
+    let calib = crate::calib::Calibration::load(&path).expect("sample calibration");
+    let model = FacadeModel::new(&calib, 1920, 1080).expect("model");
+    let p = |t_s: f64, x_px: f64, y_px: f64, h_px: f64| TrackPoint {
+        t_s,
+        x_px,
+        y_px,
+        w_px: 2.0,
+        h_px,
+    };
+    let track = vec![
+        p(7.04, 1390.5, 1007.5, 2.0),
+        p(7.08, 1390.5, 1007.5, 2.0),
+        p(7.16, 1390.5, 1006.99, 3.0),
+        p(7.20, 1390.5, 1006.99, 3.0),
+        p(7.24, 1390.5, 1006.99, 3.0),
+        p(7.28, 1390.5, 1003.01, 3.0),
+        p(7.32, 1390.5, 1003.01, 3.0),
+        p(7.36, 1390.5, 1003.01, 3.0),
+        p(7.40, 1390.81, 1003.16, 3.0),
+        p(7.48, 1390.5, 1003.02, 3.0),
+        p(7.64, 1391.5, 1028.01, 2.0),
+    ];
+    let a = assess(&model, &track);
+    assert!(a.reject_reason().is_some(), "accepted: {:#?}", a.features);
+}
+
 /// How random releases are drawn for the accuracy trials.
 #[derive(Clone, Copy)]
 struct Releases {

@@ -3,5 +3,6 @@
 
 mod bad_input;
 mod detect;
+mod evidence;
 mod harness;
 mod ingest;
