@@ -163,6 +163,54 @@ fn main() -> Res<()> {
                         "matching".to_string()
                     } else {
                         let best = followers.iter().max_by_key(|(_, n)| *n).expect("non-empty");
+                        if verbose {
+                            let model = fallwatch::physics::FacadeModel::new(
+                                &calib,
+                                truth.width,
+                                truth.height,
+                            )?;
+                            let a = fallwatch::physics::assess(&model, &best.0.points);
+                            println!("    lost track features {:?}", a.features);
+                            if std::env::var("DIAG_POINTS").is_ok() {
+                                for r in obj.track.iter().step_by(5) {
+                                    let f = model.image_to_facade([r.x_px, r.y_px]);
+                                    println!(
+                                        "      truth t {:.2} px ({:.1},{:.1}) -> facade x {:.2} m h {:.2} m",
+                                        r.t_s, r.x_px, r.y_px, f.x_m, f.height_m
+                                    );
+                                }
+                                println!(
+                                    "      object x_m {} height_m {} wall {}",
+                                    obj.x_m, obj.height_m, obj.wall_distance_m
+                                );
+                                for q in &best.0.points {
+                                    let i =
+                                        obj.track.partition_point(|r| r.t_s < q.t_s - half_frame_s);
+                                    let tr = obj.track.get(i);
+                                    println!(
+                                        "      t {:.2} ({:.1},{:.1}) {}x{}  truth {:?}",
+                                        q.t_s,
+                                        q.x_px,
+                                        q.y_px,
+                                        q.w_px,
+                                        q.h_px,
+                                        tr.map(|r| (r.t_s, r.x_px, r.y_px))
+                                    );
+                                }
+                            }
+                            let terms = fallwatch::physics::DEFAULT_SCORE_MODEL.terms(&a.features);
+                            println!(
+                                "    terms {:?}",
+                                terms
+                                    .iter()
+                                    .map(|t| format!(
+                                        "{:?}:{:.2}",
+                                        t.reason,
+                                        t.weight * (t.value - t.best_value)
+                                    ))
+                                    .collect::<Vec<_>>()
+                            );
+                        }
                         format!("physics:{}", best.0.verdict)
                     };
                     *tot.lost_reasons.entry(why.clone()).or_default() += 1;

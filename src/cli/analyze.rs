@@ -107,7 +107,7 @@ pub fn run(args: AnalyzeArgs, quiet: bool) -> anyhow::Result<ExitCode> {
     let secs = started.elapsed().as_secs_f64();
     tracing::info!(
         "analysed {} frames ({:.1} s of video) in {:.1} s, {:.0} fps; {} dropped, {} corrupt packets; \
-         {} tracks, {} falls, {} vetoed; {} events in {}",
+         {} tracks, {} falls, {} vetoed; {} detector crops ({} shed); {} events in {}",
         summary.frames_analyzed,
         summary.last_pts_s,
         secs,
@@ -117,6 +117,8 @@ pub fn run(args: AnalyzeArgs, quiet: bool) -> anyhow::Result<ExitCode> {
         summary.analysis.tracks,
         summary.analysis.falls,
         summary.analysis.vetoed,
+        summary.analysis.crops_submitted,
+        summary.analysis.crops_shed,
         summary.events,
         args.out.display()
     );

@@ -26,6 +26,21 @@ pub const MIN_DROP_STOREYS: f64 = 2.0;
 /// Least descent from the highest point, metres (0.45 s of free fall): a jittery near-static track
 /// whose last point jumps is not a fall.
 pub const MIN_DESCENT_M: f64 = 1.0;
+/// A track seen for less than this ... Default 1.0 s.
+pub const SHORT_TRACK_S: f64 = 1.0;
+/// ... that descends less than this many storeys ... Default 1.0.
+pub const SHORT_TRACK_STOREYS: f64 = 1.0;
+/// ... is the first second of a fall at most, when drag has not yet slowed anything that falls
+/// from a window: it must accelerate at least this share of g on the facade (birds and leaves
+/// seen briefly do not). Default 0.75.
+pub const SHORT_TRACK_MIN_G_RATIO: f64 = 0.75;
+/// Largest fall between the fitted release and the first sighting when the release point is in
+/// the picture, metres (about 0.55 s of free fall: the first frames after a release are slow and
+/// may be missed, a whole stretch of the picture is not). Default 1.5.
+pub const MAX_UNSEEN_DROP_M: f64 = 1.5;
+/// Fastest downward throw from a window, m/s: a track first seen in the middle of the picture
+/// falling faster entered the view at full speed (rain, a diving bird). Default 10.
+pub const MAX_THROW_DOWN_M_S: f64 = 10.0;
 /// Centroid noise assumed for every point, pixels. Default 1.0.
 pub const BASE_NOISE_PX: f64 = 1.0;
 /// Extra centroid noise per pixel of blob size (segmentation jitter of larger blobs).
@@ -63,6 +78,10 @@ pub enum RejectReason {
     ImplausibleDepth,
     /// The fit did not converge to finite numbers.
     FitFailed,
+    /// The fitted release lies far up a stretch of the picture where nothing was seen: the
+    /// track entered the view at full speed in the middle of the picture (rain drops, birds
+    /// diving in), not from a window.
+    UnseenStart,
 }
 
 /// The outcome for one track.
@@ -198,6 +217,11 @@ impl Features {
             Some(RejectReason::NotDescending)
         } else if self.duration_s < MIN_DURATION_S && self.descent_storeys < MIN_DROP_STOREYS {
             Some(RejectReason::TooShort)
+        } else if self.duration_s < SHORT_TRACK_S
+            && self.descent_storeys < SHORT_TRACK_STOREYS
+            && self.g_ratio < SHORT_TRACK_MIN_G_RATIO
+        {
+            Some(RejectReason::NotAccelerating)
         } else {
             None
         }
@@ -474,7 +498,35 @@ pub fn assess_with(model: &FacadeModel, track: &[TrackPoint], sm: &ScoreModel) -
         return verdict(f, best_score, reason);
     }
     let init = initial_state(model, &plane);
-    let Some(fit) = fit_ballistic(model, &obs, &init) else {
+    let mut fit = fit_ballistic(model, &obs, &init);
+    // Light objects (an empty bottle or can, a bag) reach a terminal speed of 5-15 m/s within a
+    // second or two; the solver can stall far from such a fit when it starts from the generic
+    // drag guess. Start again from the terminal speed the track's end suggests, and from no
+    // drag, when the first fit is poor; keep the best.
+    if fit
+        .as_ref()
+        .is_none_or(|b| b.rmse_px > 2.0 * noise_px(&obs))
+    {
+        let v_end = f.end_speed_m_s;
+        let retries = [
+            (v_end.is_finite() && v_end > 1.0).then(|| BallisticState {
+                drag_per_m: G_M_S2 / (1.1 * v_end).clamp(4.0, 40.0).powi(2),
+                ..init
+            }),
+            Some(BallisticState {
+                drag_per_m: 0.0,
+                ..init
+            }),
+        ];
+        for start in retries.into_iter().flatten() {
+            if let Some(b) = fit_ballistic(model, &obs, &start)
+                && fit.as_ref().is_none_or(|a| b.cost < a.cost)
+            {
+                fit = Some(b);
+            }
+        }
+    }
+    let Some(fit) = fit else {
         return verdict(f, 0.0, RejectReason::FitFailed);
     };
     fill_fit_features(&mut f, &fit, &obs);
@@ -483,6 +535,9 @@ pub fn assess_with(model: &FacadeModel, track: &[TrackPoint], sm: &ScoreModel) -
         return verdict(f, score, reason);
     }
     let est = estimate(model, &fit, &plane, obs[obs.len() - 1].t_s);
+    if unseen_start(model, &est, &obs) {
+        return verdict(f, score.min(ACCEPT_SCORE * 0.5), RejectReason::UnseenStart);
+    }
     Assessment {
         verdict: Verdict::Fall(Box::new(est)),
         score,
@@ -680,6 +735,7 @@ pub(crate) fn initial_state(model: &FacadeModel, plane: &PlaneFit) -> BallisticS
         } else {
             0.0
         },
+        wind_x_m_s: 0.0,
     }
 }
 
@@ -699,6 +755,46 @@ fn fill_fit_features(f: &mut Features, fit: &BallisticFit, obs: &[Obs]) {
     f.wall_distance_m = fit.state.pos_m[2];
     f.terminal_speed_m_s = fit.state.terminal_speed_m_s();
     f.box_violation = fit.box_violation;
+}
+
+/// True when the track came from where it would have been seen: the fitted path before the
+/// first sighting crosses a stretch of the picture (more than [`MAX_UNSEEN_DROP_M`] of fall) on
+/// which nothing was tracked, or the track is "thrown down" (first seen in the picture already
+/// falling fast) faster than a hand throws. Rain drops and diving birds enter the view at full
+/// speed in the middle of the picture; an object from a window is seen from its release, or
+/// enters through the picture's edge.
+fn unseen_start(model: &FacadeModel, est: &FallEstimate, obs: &[Obs]) -> bool {
+    if est.motion == super::origin::Motion::ThrowDown
+        && -est.release_velocity_m_s[1] > MAX_THROW_DOWN_M_S
+    {
+        return true;
+    }
+    let (w, h) = model.image_size();
+    let inside = |px: &[f64; 2]| {
+        px[0] >= 0.0 && px[1] >= 0.0 && px[0] < f64::from(w) && px[1] < f64::from(h)
+    };
+    // Walk the fitted path back from the first sighting while it stays in the picture.
+    let first_t = obs[0].t_s;
+    let mut entry: Option<[f64; 2]> = None;
+    for (t, px) in est.trajectory_px.iter().rev() {
+        if *t > first_t {
+            continue;
+        }
+        if !inside(px) {
+            break;
+        }
+        entry = Some(*px);
+    }
+    // Both through the homography alone (same frame, whatever the wall distance).
+    entry.is_some_and(|e| {
+        model.image_to_facade(e).height_m - model.image_to_facade(obs[0].px).height_m
+            > MAX_UNSEEN_DROP_M
+    })
+}
+
+/// Mean centroid noise of the observations, pixels.
+fn noise_px(obs: &[Obs]) -> f64 {
+    obs.iter().map(|o| o.sigma_px).sum::<f64>() / obs.len().max(1) as f64
 }
 
 /// Square root of the mean of squared values with the largest 10 % left out.

@@ -26,6 +26,10 @@ pub const MIN_TERMINAL_M_S: f64 = 6.0;
 /// (`g / 7^2`: a rubbish bag's drag is well inside it) so that it barely pulls the wall distance,
 /// which trades off against drag. Default 0.2.
 pub const DRAG_PRIOR_SIGMA_PER_M: f64 = G_M_S2 / (7.0 * 7.0);
+/// Gaussian prior on the steady wind along the facade, m/s (a breeze; gusts are not modelled).
+pub const WIND_PRIOR_SIGMA_M_S: f64 = 3.0;
+/// Largest wind along the facade the fit may use, m/s.
+pub const MAX_WIND_M_S: f64 = 10.0;
 
 /// Wall distance at the first sighting: soft box, metres. Default 0..3.
 pub const WALL_BOX_M: (f64, f64) = (0.0, 3.0);
@@ -82,7 +86,7 @@ const MAX_STEP_S: f64 = 0.05;
 const MAX_ITERATIONS: usize = 40;
 
 /// Number of parameters: position (3), velocity (3), drag k.
-pub const N_PARAMS: usize = 7;
+pub const N_PARAMS: usize = 8;
 
 /// A parameter vector or its covariance.
 pub type Params = SVector<f64, N_PARAMS>;
@@ -109,15 +113,30 @@ pub struct BallisticState {
     pub pos_m: [f64; 3],
     /// Velocity, m/s.
     pub vel_m_s: [f64; 3],
-    /// Drag coefficient `k = g / v_t^2`, 1/m (acceleration `-k |v| v`).
+    /// Drag coefficient `k = g / v_t^2`, 1/m (acceleration `-k |u| u` with `u` the velocity
+    /// relative to the air).
     pub drag_per_m: f64,
+    /// Steady wind along the facade (+x), m/s. Drag pulls a light object towards the wind's
+    /// speed: an empty bottle drifts metres sideways in a 3 m/s breeze. In the air's frame the
+    /// motion is the windless one, so the wind adds `wind * t` to the windless path of the
+    /// air-relative velocity; `vel_m_s` is that air-relative velocity.
+    pub wind_x_m_s: f64,
 }
 
 impl BallisticState {
     /// The state as a parameter vector.
     pub fn params(&self) -> Params {
         let (p, v) = (self.pos_m, self.vel_m_s);
-        Params::from([p[0], p[1], p[2], v[0], v[1], v[2], self.drag_per_m])
+        Params::from([
+            p[0],
+            p[1],
+            p[2],
+            v[0],
+            v[1],
+            v[2],
+            self.drag_per_m,
+            self.wind_x_m_s,
+        ])
     }
 
     /// The state from a parameter vector.
@@ -127,6 +146,7 @@ impl BallisticState {
             pos_m: [x[0], x[1], x[2]],
             vel_m_s: [x[3], x[4], x[5]],
             drag_per_m: x[6],
+            wind_x_m_s: x[7],
         }
     }
 
@@ -141,10 +161,11 @@ impl BallisticState {
 
     /// The state at another time (forward or backward integration).
     pub fn at(&self, t_s: f64) -> BallisticState {
-        let (p, v) = propagate(self.pos_m, self.vel_m_s, self.drag_per_m, t_s - self.t_s);
+        let dt = t_s - self.t_s;
+        let (p, v) = propagate(self.pos_m, self.vel_m_s, self.drag_per_m, dt);
         BallisticState {
             t_s,
-            pos_m: p,
+            pos_m: [p[0] + self.wind_x_m_s * dt, p[1], p[2]],
             vel_m_s: v,
             ..*self
         }
@@ -160,7 +181,7 @@ impl BallisticState {
             p = p2;
             v = v2;
             t = ti;
-            out.push(p);
+            out.push([p[0] + self.wind_x_m_s * (ti - self.t_s), p[1], p[2]]);
         }
     }
 
@@ -332,7 +353,7 @@ struct Eval {
     /// Normalised residuals (model - obs) / sigma, 2 per point.
     r: Vec<f64>,
     /// Prior residuals.
-    prior: [f64; 5],
+    prior: [f64; 6],
     /// Positions at the observation times.
     pos: Vec<[f64; 3]>,
 }
@@ -371,7 +392,7 @@ impl Problem<'_> {
 }
 
 /// Soft-box and Gaussian priors as residuals.
-fn prior_residuals(x: &Params, hyp: OutwardHypothesis) -> [f64; 5] {
+fn prior_residuals(x: &Params, hyp: OutwardHypothesis) -> [f64; 6] {
     let box_r = |v: f64, (lo, hi): (f64, f64)| (v - v.clamp(lo, hi)) / BOX_SIGMA;
     let vz = hyp.prior();
     [
@@ -380,11 +401,12 @@ fn prior_residuals(x: &Params, hyp: OutwardHypothesis) -> [f64; 5] {
         (x[2] - WALL_PRIOR_M.0) / WALL_PRIOR_M.1,
         (x[5] - vz.0) / vz.1,
         x[6] / DRAG_PRIOR_SIGMA_PER_M,
+        x[7] / WIND_PRIOR_SIGMA_M_S,
     ]
 }
 
 /// Jacobian of the prior residuals (each depends on one parameter).
-fn prior_jacobian(x: &Params, hyp: OutwardHypothesis) -> [(usize, f64); 5] {
+fn prior_jacobian(x: &Params, hyp: OutwardHypothesis) -> [(usize, f64); 6] {
     let box_d = |v: f64, (lo, hi): (f64, f64)| {
         if v < lo || v > hi {
             1.0 / BOX_SIGMA
@@ -398,6 +420,7 @@ fn prior_jacobian(x: &Params, hyp: OutwardHypothesis) -> [(usize, f64); 5] {
         (2, 1.0 / WALL_PRIOR_M.1),
         (5, 1.0 / hyp.prior().1),
         (6, 1.0 / DRAG_PRIOR_SIGMA_PER_M),
+        (7, 1.0 / WIND_PRIOR_SIGMA_M_S),
     ]
 }
 
@@ -408,6 +431,7 @@ pub fn max_drag_per_m() -> f64 {
 
 fn clamp_params(mut x: Params) -> Params {
     x[6] = x[6].clamp(0.0, max_drag_per_m());
+    x[7] = x[7].clamp(-MAX_WIND_M_S, MAX_WIND_M_S);
     x
 }
 
@@ -713,10 +737,13 @@ fn jacobian(prob: &Problem, times: &[f64], x: &Params, cur: &Eval, jac: &mut [[f
             }
             t = ti;
         }
+        // The lanes integrate the air-frame path; the wind's drift is the same in all of them.
+        let drift = x[7] * (ti - prob.t0);
         let mut d = [[0.0; 3]; 4];
         for j in 0..4 {
             for c in 0..3 {
-                d[j][c] = (p[j][c] - base[c]) / steps[j];
+                let lane = if c == 0 { p[j][c] + drift } else { p[j][c] };
+                d[j][c] = (lane - base[c]) / steps[j];
             }
         }
         dpos.push(d);
@@ -734,6 +761,8 @@ fn jacobian(prob: &Problem, times: &[f64], x: &Params, cur: &Eval, jac: &mut [[f
                 let dp = dpos[i][j];
                 row[3 + j] = (d[r][0] * dp[0] + d[r][1] * dp[1] + d[r][2] * dp[2]) * inv_s;
             }
+            // d position / d wind = (t - t0) along x.
+            row[7] = d[r][0] * (prob.obs[i].t_s - prob.t0) * inv_s;
         }
     }
 }
@@ -951,6 +980,7 @@ mod tests {
             pos_m: [1.0, 30.0, 0.5],
             vel_m_s: [0.5, 2.0, 1.0],
             drag_per_m: 0.0,
+            wind_x_m_s: 0.0,
         };
         let a = s.at(2.5);
         let dt: f64 = 1.5;

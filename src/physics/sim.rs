@@ -233,6 +233,8 @@ pub struct FallingObject {
     pub terminal_m_s: f64,
     /// Object size, metres.
     pub size_m: f64,
+    /// Steady wind along the facade (+x), m/s.
+    pub wind_x_m_s: f64,
 }
 
 impl FallingObject {
@@ -244,6 +246,7 @@ impl FallingObject {
             vel_m_s: [0.0; 3],
             terminal_m_s,
             size_m: 0.25,
+            wind_x_m_s: 0.0,
         }
     }
 
@@ -255,9 +258,11 @@ impl FallingObject {
         } else {
             0.0
         };
+        let w = self.wind_x_m_s;
         let acc = |v: [f64; 3]| -> [f64; 3] {
-            let s = (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt();
-            [-k * s * v[0], -G_M_S2 - k * s * v[1], -k * s * v[2]]
+            let u = [v[0] - w, v[1], v[2]];
+            let s = (u[0] * u[0] + u[1] * u[1] + u[2] * u[2]).sqrt();
+            [-k * s * u[0], -G_M_S2 - k * s * u[1], -k * s * u[2]]
         };
         let mut p = self.pos_m;
         let mut v = self.vel_m_s;
