@@ -8,6 +8,10 @@
 //! the tracks that follow it and the physics' verdict on each, and whether an event matched it;
 //! per false alarm: its time, place, length and score. Totals at the end say which stage loses
 //! most. A tuning tool: never run it on the held-out evaluation set.
+//!
+//! `--verbose` adds the physics features and score terms of false alarms and of tracks lost in
+//! the physics; `DIAG_POINTS=1` also prints those tracks' points against the truth;
+//! `ANALYSIS_TOML='[motion] k_sigma = 4.0'` tries other analysis settings.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -78,11 +82,27 @@ struct Totals {
     lost_reasons: BTreeMap<String, usize>,
 }
 
+/// The physics features and each score term's shortfall from a textbook fall.
+fn print_features(f: &fallwatch::physics::Features) {
+    println!("    features {f:?}");
+    let terms = fallwatch::physics::DEFAULT_SCORE_MODEL.terms(f);
+    println!(
+        "    terms {:?}",
+        terms
+            .iter()
+            .map(|t| format!("{:?}:{:.2}", t.reason, t.weight * (t.value - t.best_value)))
+            .collect::<Vec<_>>()
+    );
+}
+
 fn main() -> Res<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let verbose = args.iter().any(|a| a == "--verbose");
     let pos: Vec<&String> = args.iter().filter(|a| !a.starts_with("--")).collect();
-    let dir = PathBuf::from(pos.first().ok_or("usage: diagnose DIR [FILTER]")?);
+    let dir = PathBuf::from(
+        pos.first()
+            .ok_or("usage: diagnose DIR [NAME-FILTER] [--verbose]")?,
+    );
     let filter = pos.get(1).map(|s| s.as_str()).unwrap_or("");
     fallwatch::ingest::init_ffmpeg()?;
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)?
@@ -97,16 +117,17 @@ fn main() -> Res<()> {
         let calib = Calibration::load(&dir.join(&truth.calib))?;
         let (events, trace) = analyse(&dir.join(&truth.clip), &calib)?;
         let half_frame_s = 0.5 / truth.fps;
+        let model = fallwatch::physics::FacadeModel::new(&calib, truth.width, truth.height)?;
         let matches = match_events(&truth, &events, &MatchParams::default());
         tot.seconds += truth.duration_s;
         println!(
-            "== {} ({}, {} objects, tags {:?}): {} events, {} candidates/frame, {} tracks",
+            "== {} ({}, {} objects, tags {:?}): {} events, {:.0} candidates/frame, {} tracks",
             truth.clip,
             truth.scene.time_of_day,
             truth.objects.len(),
             truth.tags,
             events.len(),
-            trace.candidates.len() as u64 / u64::from(truth.frames.max(1)),
+            trace.candidates.len() as f64 / f64::from(truth.frames.max(1)),
             trace.tracks.len()
         );
         for (oi, obj) in truth.objects.iter().enumerate() {
@@ -164,13 +185,8 @@ fn main() -> Res<()> {
                     } else {
                         let best = followers.iter().max_by_key(|(_, n)| *n).expect("non-empty");
                         if verbose {
-                            let model = fallwatch::physics::FacadeModel::new(
-                                &calib,
-                                truth.width,
-                                truth.height,
-                            )?;
                             let a = fallwatch::physics::assess(&model, &best.0.points);
-                            println!("    lost track features {:?}", a.features);
+                            print_features(&a.features);
                             if std::env::var("DIAG_POINTS").is_ok() {
                                 for r in obj.track.iter().step_by(5) {
                                     let f = model.image_to_facade([r.x_px, r.y_px]);
@@ -198,18 +214,6 @@ fn main() -> Res<()> {
                                     );
                                 }
                             }
-                            let terms = fallwatch::physics::DEFAULT_SCORE_MODEL.terms(&a.features);
-                            println!(
-                                "    terms {:?}",
-                                terms
-                                    .iter()
-                                    .map(|t| format!(
-                                        "{:?}:{:.2}",
-                                        t.reason,
-                                        t.weight * (t.value - t.best_value)
-                                    ))
-                                    .collect::<Vec<_>>()
-                            );
                         }
                         format!("physics:{}", best.0.verdict)
                     };
@@ -264,22 +268,8 @@ fn main() -> Res<()> {
                 e.fall.rmse_px
             );
             if verbose {
-                let model =
-                    fallwatch::physics::FacadeModel::new(&calib, truth.width, truth.height)?;
                 let a = fallwatch::physics::assess(&model, &e.track);
-                println!("    {:?}", a.features);
-                let terms = fallwatch::physics::DEFAULT_SCORE_MODEL.terms(&a.features);
-                println!(
-                    "    terms {:?}",
-                    terms
-                        .iter()
-                        .map(|t| format!(
-                            "{:?}:{:.2}",
-                            t.reason,
-                            t.weight * (t.value - t.best_value)
-                        ))
-                        .collect::<Vec<_>>()
-                );
+                print_features(&a.features);
             }
         }
         if verbose {

@@ -134,6 +134,20 @@ impl PersonSearch {
         if !(0.0..=1.0).contains(&self.min_score) {
             crate::bail!(InvalidInput, "detect.persons: min_score must be in [0, 1]");
         }
+        if !self.centre_up_m.is_finite() {
+            crate::bail!(
+                InvalidInput,
+                "detect.persons: centre_up_m must be a number of metres"
+            );
+        }
+        // The evidence thread waits this long at most for a busy detector: it must not stall the
+        // other cameras' clips.
+        if self.wait_ms > 10_000 {
+            crate::bail!(
+                InvalidInput,
+                "detect.persons: wait_ms must be at most 10000"
+            );
+        }
         Ok(())
     }
 

@@ -249,6 +249,7 @@ impl PersonSearcher {
             .iter()
             .filter_map(|r| r.error.as_deref())
             .collect();
+        detector_errors.sort_unstable();
         detector_errors.dedup();
         for e in detector_errors {
             job.problems.push(format!("detector: {e}"));

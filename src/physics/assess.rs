@@ -24,7 +24,7 @@ pub const MIN_DURATION_S: f64 = 0.4;
 /// Storeys of fall that make a short track long enough. Default 2.
 pub const MIN_DROP_STOREYS: f64 = 2.0;
 /// Least descent from the highest point, metres (0.45 s of free fall): a jittery near-static track
-/// whose last point jumps is not a fall.
+/// whose last point jumps is not a fall. Default 1.0.
 pub const MIN_DESCENT_M: f64 = 1.0;
 /// A track seen for less than this ... Default 1.0 s.
 pub const SHORT_TRACK_S: f64 = 1.0;
@@ -430,7 +430,7 @@ impl ScoreModel {
     /// The best score the 3-D fit could give a track with these pre-fit features: fit terms at
     /// their best, the acceleration evidence measured against the noise instead of the fit.
     pub fn best_before_fit(&self, f: &Features, obs: &[Obs]) -> (f64, RejectReason) {
-        let noise = obs.iter().map(|o| o.sigma_px).sum::<f64>() / obs.len().max(1) as f64;
+        let noise = noise_px(obs);
         self.score(&Features {
             fit_sigma: 0.0,
             lateral_sigma: 0.0,
@@ -510,7 +510,7 @@ pub fn assess_with(model: &FacadeModel, track: &[TrackPoint], sm: &ScoreModel) -
         let v_end = f.end_speed_m_s;
         let retries = [
             (v_end.is_finite() && v_end > 1.0).then(|| BallisticState {
-                drag_per_m: G_M_S2 / (1.1 * v_end).clamp(4.0, 40.0).powi(2),
+                drag_per_m: G_M_S2 / (1.1 * v_end).clamp(MIN_TERMINAL_M_S, 40.0).powi(2),
                 ..init
             }),
             Some(BallisticState {
@@ -750,7 +750,7 @@ fn fill_fit_features(f: &mut Features, fit: &BallisticFit, obs: &[Obs]) {
     }
     f.fit_sigma = trimmed_rms(&mut all);
     f.lateral_sigma = trimmed_rms(&mut lat);
-    let noise = obs.iter().map(|o| o.sigma_px).sum::<f64>() / obs.len() as f64;
+    let noise = noise_px(obs);
     f.accel_ratio = f.line_rmse_px / fit.rmse_px.max(noise);
     f.wall_distance_m = fit.state.pos_m[2];
     f.terminal_speed_m_s = fit.state.terminal_speed_m_s();
@@ -770,8 +770,14 @@ fn unseen_start(model: &FacadeModel, est: &FallEstimate, obs: &[Obs]) -> bool {
         return true;
     }
     let (w, h) = model.image_size();
+    // Visible: in the picture and not behind an ignored area (a tree, a sign) of the calibration.
+    let ignored = &model.calibration().ignore;
     let inside = |px: &[f64; 2]| {
-        px[0] >= 0.0 && px[1] >= 0.0 && px[0] < f64::from(w) && px[1] < f64::from(h)
+        px[0] >= 0.0
+            && px[1] >= 0.0
+            && px[0] < f64::from(w)
+            && px[1] < f64::from(h)
+            && !ignored.iter().any(|r| in_polygon(&r.polygon_px, *px))
     };
     // Walk the fitted path back from the first sighting while it stays in the picture.
     let first_t = obs[0].t_s;
@@ -792,6 +798,21 @@ fn unseen_start(model: &FacadeModel, est: &FallEstimate, obs: &[Obs]) -> bool {
     })
 }
 
+/// Even-odd point-in-polygon test.
+fn in_polygon(poly: &[[f64; 2]], p: [f64; 2]) -> bool {
+    let mut inside = false;
+    let n = poly.len();
+    for i in 0..n {
+        let (a, b) = (poly[i], poly[(i + n - 1) % n]);
+        if (a[1] > p[1]) != (b[1] > p[1])
+            && p[0] < (b[0] - a[0]) * (p[1] - a[1]) / (b[1] - a[1]) + a[0]
+        {
+            inside = !inside;
+        }
+    }
+    inside
+}
+
 /// Mean centroid noise of the observations, pixels.
 fn noise_px(obs: &[Obs]) -> f64 {
     obs.iter().map(|o| o.sigma_px).sum::<f64>() / obs.len().max(1) as f64
@@ -803,4 +824,28 @@ fn trimmed_rms(sq: &mut [f64]) -> f64 {
     let keep = ((sq.len() as f64) * 0.9).ceil().max(1.0) as usize;
     let keep = keep.min(sq.len());
     (sq[..keep].iter().sum::<f64>() / keep as f64).sqrt()
+}
+
+#[cfg(test)]
+mod polygon_tests {
+    use super::in_polygon;
+
+    #[test]
+    fn point_in_polygon_handles_concave_shapes_and_edges() {
+        // An L shape.
+        let l = [
+            [0.0, 0.0],
+            [10.0, 0.0],
+            [10.0, 4.0],
+            [4.0, 4.0],
+            [4.0, 10.0],
+            [0.0, 10.0],
+        ];
+        assert!(in_polygon(&l, [2.0, 2.0]));
+        assert!(in_polygon(&l, [2.0, 8.0]));
+        assert!(in_polygon(&l, [8.0, 2.0]));
+        assert!(!in_polygon(&l, [8.0, 8.0]), "the notch");
+        assert!(!in_polygon(&l, [-1.0, 5.0]));
+        assert!(!in_polygon(&l, [11.0, 2.0]));
+    }
 }

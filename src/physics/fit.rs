@@ -27,8 +27,9 @@ pub const MIN_TERMINAL_M_S: f64 = 6.0;
 /// which trades off against drag. Default 0.2.
 pub const DRAG_PRIOR_SIGMA_PER_M: f64 = G_M_S2 / (7.0 * 7.0);
 /// Gaussian prior on the steady wind along the facade, m/s (a breeze; gusts are not modelled).
+/// Default 3.
 pub const WIND_PRIOR_SIGMA_M_S: f64 = 3.0;
-/// Largest wind along the facade the fit may use, m/s.
+/// Largest wind along the facade the fit may use, m/s. Default 10.
 pub const MAX_WIND_M_S: f64 = 10.0;
 
 /// Wall distance at the first sighting: soft box, metres. Default 0..3.
@@ -85,7 +86,7 @@ const MAX_STEP_S: f64 = 0.05;
 /// Levenberg-Marquardt iteration cap.
 const MAX_ITERATIONS: usize = 40;
 
-/// Number of parameters: position (3), velocity (3), drag k.
+/// Number of parameters: position (3), velocity relative to the air (3), drag k, wind along x.
 pub const N_PARAMS: usize = 8;
 
 /// A parameter vector or its covariance.
@@ -148,6 +149,15 @@ impl BallisticState {
             drag_per_m: x[6],
             wind_x_m_s: x[7],
         }
+    }
+
+    /// Velocity over the ground, m/s (`vel_m_s` is relative to the air).
+    pub fn ground_vel_m_s(&self) -> [f64; 3] {
+        [
+            self.vel_m_s[0] + self.wind_x_m_s,
+            self.vel_m_s[1],
+            self.vel_m_s[2],
+        ]
     }
 
     /// Terminal speed, m/s (infinite without drag).
@@ -322,7 +332,7 @@ fn propagate(p: [f64; 3], v: [f64; 3], k: f64, dt: f64) -> ([f64; 3], [f64; 3]) 
 pub struct BallisticFit {
     /// The fitted state at the first observation's time.
     pub state: BallisticState,
-    /// Covariance of the parameters (position, velocity, drag), scaled by the residual variance
+    /// Covariance of the parameters (position, velocity, drag, wind), scaled by the residual variance
     /// when that exceeds the assumed noise.
     pub cov: ParamCov,
     /// Root-mean-square pixel residual (Euclidean per point), pixels.
@@ -580,13 +590,18 @@ impl<'a> Solver<'a> {
             let (mut a, mut g) = self.linearise(&x, &cur, hyp);
             // Drag at a bound with the gradient pushing past it: hold it (active set), or the
             // clamped step is not the step the model predicted and every first trial fails.
-            if (x[6] <= 0.0 && g[6] > 0.0) || (x[6] >= max_drag_per_m() && g[6] < 0.0) {
-                for i in 0..N_PARAMS {
-                    a[(6, i)] = 0.0;
-                    a[(i, 6)] = 0.0;
+            // The same for the wind at its limit.
+            let drag_held = (x[6] <= 0.0 && g[6] > 0.0) || (x[6] >= max_drag_per_m() && g[6] < 0.0);
+            let wind_held = x[7].abs() >= MAX_WIND_M_S && g[7] * x[7].signum() < 0.0;
+            for (k, held) in [(6, drag_held), (7, wind_held)] {
+                if held {
+                    for i in 0..N_PARAMS {
+                        a[(k, i)] = 0.0;
+                        a[(i, k)] = 0.0;
+                    }
+                    a[(k, k)] = 1.0;
+                    g[k] = 0.0;
                 }
-                a[(6, 6)] = 1.0;
-                g[6] = 0.0;
             }
             let mut improved = false;
             let mut converged = false;
@@ -654,16 +669,21 @@ impl<'a> Solver<'a> {
         // A drag at its bound is held there (an active constraint): its freedom would otherwise
         // inflate the covariance of everything it correlates with.
         let drag_at_bound = x[6] <= 0.0 || x[6] >= max_drag_per_m();
-        if drag_at_bound {
-            for i in 0..N_PARAMS {
-                a[(6, i)] = 0.0;
-                a[(i, 6)] = 0.0;
+        let wind_at_bound = x[7].abs() >= MAX_WIND_M_S;
+        for (k, held) in [(6, drag_at_bound), (7, wind_at_bound)] {
+            if held {
+                for i in 0..N_PARAMS {
+                    a[(k, i)] = 0.0;
+                    a[(i, k)] = 0.0;
+                }
+                a[(k, k)] = 1.0;
             }
-            a[(6, 6)] = 1.0;
         }
         let mut cov = a.try_inverse().map(|m| m * scale)?;
-        if drag_at_bound {
-            cov[(6, 6)] = 0.0;
+        for (k, held) in [(6, drag_at_bound), (7, wind_at_bound)] {
+            if held {
+                cov[(k, k)] = 0.0;
+            }
         }
         let mut sq = 0.0;
         let mut residuals_px = Vec::with_capacity(n);
@@ -972,6 +992,44 @@ impl LineFit {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wind_adds_a_drift_and_integration_composes() {
+        let s = BallisticState {
+            t_s: 0.5,
+            pos_m: [4.0, 30.0, 0.6],
+            vel_m_s: [-2.0, 0.5, 0.3],
+            drag_per_m: G_M_S2 / 12.0f64.powi(2),
+            wind_x_m_s: 2.5,
+        };
+        // Stepping through an intermediate time gives the same state as one step.
+        let (a, b) = (s.at(1.3).at(2.1), s.at(2.1));
+        for k in 0..3 {
+            assert!((a.pos_m[k] - b.pos_m[k]).abs() < 1e-6, "{a:?} {b:?}");
+            assert!((a.vel_m_s[k] - b.vel_m_s[k]).abs() < 1e-6, "{a:?} {b:?}");
+        }
+        // The wind only shifts x by w t against the windless path of the same air velocity.
+        let calm = BallisticState {
+            wind_x_m_s: 0.0,
+            ..s
+        };
+        let mut with = Vec::new();
+        let mut without = Vec::new();
+        s.positions(&[0.9, 1.7, 2.5], &mut with);
+        calm.positions(&[0.9, 1.7, 2.5], &mut without);
+        for ((p, q), t) in with.iter().zip(&without).zip([0.9, 1.7, 2.5]) {
+            assert!((p[0] - q[0] - 2.5 * (t - 0.5)).abs() < 1e-9);
+            assert!((p[1] - q[1]).abs() < 1e-9 && (p[2] - q[2]).abs() < 1e-9);
+        }
+        // An object dropped from rest over the ground drifts towards the wind's speed.
+        let dropped = BallisticState {
+            vel_m_s: [-2.5, 0.0, 0.0],
+            ..s
+        };
+        let later = dropped.at(5.5);
+        let gx = later.ground_vel_m_s()[0];
+        assert!(gx > 2.0 && gx < 2.5, "ground x speed after 5 s {gx}");
+    }
 
     #[test]
     fn integration_is_exact_without_drag_and_reversible_with_it() {

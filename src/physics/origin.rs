@@ -72,8 +72,10 @@ pub struct FallEstimate {
     pub motion: Motion,
     /// Which outward-speed hypothesis the 3-D fit kept.
     pub outward: OutwardHypothesis,
-    /// Velocity at release, m/s (x along the facade, y up, z outward).
+    /// Velocity over the ground at release, m/s (x along the facade, y up, z outward).
     pub release_velocity_m_s: [f64; 3],
+    /// Fitted steady wind along the facade, m/s.
+    pub wind_x_m_s: f64,
     /// Fitted terminal speed, m/s; None when the fit needed no drag.
     pub terminal_speed_m_s: Option<f64>,
     /// Height of the apex of the fitted path, metres (above the release when tossed up).
@@ -113,7 +115,12 @@ pub fn estimate(
     let last = st.at(t_last_s);
     let apex_height_m = apex_t.map_or(st.pos_m[1].max(rel.pos_m[1]), |t| st.at(t).pos_m[1]);
     let motion = match motion {
-        Motion::Drop if rel.vel_m_s[0].hypot(rel.vel_m_s[2]) >= THROW_MIN_SPEED_M_S => {
+        Motion::Drop
+            if {
+                let v = rel.ground_vel_m_s();
+                v[0].hypot(v[2]) >= THROW_MIN_SPEED_M_S
+            } =>
+        {
             Motion::Throw
         }
         m => m,
@@ -141,7 +148,8 @@ pub fn estimate(
         x_sigma_m,
         motion,
         outward: fit.hypothesis,
-        release_velocity_m_s: rel.vel_m_s,
+        release_velocity_m_s: rel.ground_vel_m_s(),
+        wind_x_m_s: rel.wind_x_m_s,
         terminal_speed_m_s: terminal.is_finite().then_some(terminal),
         apex_height_m,
         plane_height_m: plane.position(release_t)[1],

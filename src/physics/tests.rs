@@ -346,6 +346,14 @@ fn light_object_drifting_in_the_wind_is_a_fall_from_the_right_floor() {
             est.origin.floor,
             est.origin.bay
         );
+        // Dropped from rest: over the ground it had no speed, whatever the air did.
+        assert_eq!(est.motion, Motion::Drop, "wind {wind}");
+        assert!(
+            est.release_velocity_m_s[0].abs() < 1.0,
+            "wind {wind}: release velocity {:?}, fitted wind {}",
+            est.release_velocity_m_s,
+            est.wind_x_m_s
+        );
     }
 }
 

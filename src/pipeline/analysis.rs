@@ -38,7 +38,8 @@ pub struct AnalysisConfig {
     pub label_wait_ms: Option<u64>,
     /// Temporal-change test: a motion candidate is kept only if some pixel of its box (grown by
     /// one pixel) changed since the previous frame by at least this many grey levels... Default: 4.
-    /// 0 turns the test off.
+    /// 0 turns the test off (then set `motion.warmup_frames` back to about 12: its default of 4
+    /// relies on the test to drop the ghosts of a young background).
     pub min_change_grey: Option<f64>,
     /// ...and by at least this fraction of the candidate's peak contrast (capped at 40 grey
     /// levels). Default: 0.35.
@@ -46,6 +47,33 @@ pub struct AnalysisConfig {
 }
 
 impl AnalysisConfig {
+    /// Checks the values (one clear line per mistake).
+    pub fn validate(&self) -> Result<()> {
+        self.motion.validate()?;
+        if let Some(g) = self.min_change_grey
+            && !(g.is_finite() && (0.0..=255.0).contains(&g))
+        {
+            crate::bail!(
+                InvalidInput,
+                "analysis.min_change_grey must be in [0, 255] grey levels (0 turns the test off)"
+            );
+        }
+        if let Some(f) = self.min_change_frac
+            && !(f.is_finite() && (0.0..=1.0).contains(&f))
+        {
+            crate::bail!(InvalidInput, "analysis.min_change_frac must be in [0, 1]");
+        }
+        if let Some(t) = self.crop_interval_s
+            && !(t.is_finite() && t >= 0.0)
+        {
+            crate::bail!(
+                InvalidInput,
+                "analysis.crop_interval_s must be seconds >= 0"
+            );
+        }
+        Ok(())
+    }
+
     fn crops_per_track(&self) -> u32 {
         self.crops_per_track.unwrap_or(3)
     }
@@ -81,6 +109,9 @@ pub struct ChangeGate {
 impl ChangeGate {
     /// True when `c` shows a change between `prev` and `cur` large enough to be motion.
     pub fn passes(&self, cur: &Luma, prev: &Luma, c: &Candidate) -> bool {
+        if self.min_grey <= 0.0 {
+            return true;
+        }
         let need = self
             .min_grey
             .max(self.frac_of_peak * f64::from(c.peak_contrast.abs()).min(40.0));
@@ -221,6 +252,7 @@ impl CameraAnalysis {
     ) -> Result<CameraAnalysis> {
         let camera = calib.camera.id.clone();
         let ctx = |e: crate::Error| e.context(format!("camera {camera}"));
+        cfg.validate().map_err(ctx)?;
         let facade = FacadeModel::new(calib, width_px, height_px).map_err(ctx)?;
         let motion = MotionDetector::new(
             calib,
@@ -399,8 +431,12 @@ impl CameraAnalysis {
     /// continues a pending fall (or is continued by a fall) is stitched to it when the joined
     /// points still fit a fall.
     fn judge(&mut self, track: Track) {
+        self.judge_points(track.id, track.track_points());
+    }
+
+    /// [`CameraAnalysis::judge`] on a track's id and points.
+    fn judge_points(&mut self, track_id: u64, points: Vec<TrackPoint>) {
         self.stats.tracks += 1;
-        let points = track.track_points();
         if points.is_empty() {
             return;
         }
@@ -416,10 +452,10 @@ impl CameraAnalysis {
                 ..
             } = assess(&self.facade, &joined)
             {
-                self.record(track.id, &points, "stitched", score);
+                self.record(track_id, &points, "stitched", score);
                 let p = &mut self.pending[k];
                 (p.points, p.est, p.score) = (joined, est, score);
-                p.track_ids.push(track.id);
+                p.track_ids.push(track_id);
                 self.stats.stitched += 1;
                 return;
             }
@@ -429,48 +465,44 @@ impl CameraAnalysis {
             Verdict::Fall(_) => "fall".to_string(),
             Verdict::Reject(r) => format!("{r:?}"),
         };
-        self.record(track.id, &points, &what, score);
-        let (points, est, score, mut ids) = match verdict {
-            Verdict::Fall(est) => (points, est, score, vec![track.id]),
-            Verdict::Reject(reason) => {
-                *self
-                    .stats
-                    .rejected
-                    .entry(format!("{reason:?}"))
-                    .or_default() += 1;
-                tracing::trace!(camera = %self.camera, track = track.id, ?reason, "not a fall");
-                self.fragments.push(Fragment {
-                    points,
-                    track_id: track.id,
-                });
-                return;
-            }
+        self.record(track_id, &points, &what, score);
+        let (points, est, score, ids) = match verdict {
+            // The first part of this fall may have ended as a fragment of its own.
+            Verdict::Fall(est) => match self.join_fragment(&points) {
+                Some((f, joined, est, score)) => {
+                    let frag = self.fragments.swap_remove(f);
+                    self.stats.stitched += 1;
+                    (joined, est, score, vec![frag.track_id, track_id])
+                }
+                None => (points, est, score, vec![track_id]),
+            },
+            // Or this is the rest of a fall whose parts are not falls on their own (its start
+            // went unseen behind something, and the first part was too short).
+            Verdict::Reject(reason) => match self.join_fragment(&points) {
+                Some((f, joined, est, score)) => {
+                    let frag = self.fragments.swap_remove(f);
+                    self.stats.stitched += 1;
+                    (joined, est, score, vec![frag.track_id, track_id])
+                }
+                None => {
+                    *self
+                        .stats
+                        .rejected
+                        .entry(format!("{reason:?}"))
+                        .or_default() += 1;
+                    tracing::trace!(camera = %self.camera, track = track_id, ?reason, "not a fall");
+                    self.fragments.push(Fragment {
+                        points,
+                        track_id,
+                    });
+                    return;
+                }
+            },
         };
-        // The first part of this fall may have ended as a fragment of its own.
-        let mut best = (points, est, score);
-        if let Some(f) = self
-            .fragments
-            .iter()
-            .position(|f| continues(&f.points, &best.0, MAX_GAP_S))
-        {
-            let joined = [self.fragments[f].points.as_slice(), &best.0].concat();
-            if let Assessment {
-                verdict: Verdict::Fall(est),
-                score,
-                ..
-            } = assess(&self.facade, &joined)
-            {
-                let frag = self.fragments.swap_remove(f);
-                ids.insert(0, frag.track_id);
-                best = (joined, est, score);
-                self.stats.stitched += 1;
-            }
-        }
         self.stats.falls += 1;
-        let (points, est, score) = best;
         tracing::debug!(
             camera = %self.camera,
-            track = track.id,
+            track = track_id,
             floor = est.origin.floor,
             bay = est.origin.bay,
             score,
@@ -483,6 +515,27 @@ impl CameraAnalysis {
             score,
             deadline: Instant::now() + self.cfg.label_wait(),
         });
+    }
+
+    /// A recent fragment that `points` continues and with which the joined points are a fall:
+    /// its index, the joined points, the estimate and the score.
+    fn join_fragment(
+        &self,
+        points: &[TrackPoint],
+    ) -> Option<(usize, Vec<TrackPoint>, Box<FallEstimate>, f64)> {
+        let f = self
+            .fragments
+            .iter()
+            .position(|f| continues(&f.points, points, MAX_GAP_S))?;
+        let joined = [self.fragments[f].points.as_slice(), points].concat();
+        match assess(&self.facade, &joined) {
+            Assessment {
+                verdict: Verdict::Fall(est),
+                score,
+                ..
+            } => Some((f, joined, est, score)),
+            _ => None,
+        }
     }
 
     fn record(&mut self, track_id: u64, points: &[TrackPoint], verdict: &str, score: f64) {
@@ -796,6 +849,49 @@ mod tests {
             frac_of_peak: 0.0,
         };
         assert!(off.passes(&cur, &prev, &candidate(20, 20, 22, 22, 30.0)));
+    }
+
+    /// A fall seen for its first 0.35 s (too short to call), then hidden for 0.75 s (a balcony),
+    /// then seen again falling fast (alone, it entered the picture at full speed): neither part is
+    /// a fall on its own; together they are one, from the right floor.
+    #[test]
+    fn a_fall_whose_parts_are_not_falls_alone_is_stitched() {
+        use crate::physics::sim::{FallingObject, Observer, Scene, SceneSpec};
+        use rand::SeedableRng;
+        let scene = Scene::new(SceneSpec {
+            pitch_deg: 28.0,
+            ..SceneSpec::default()
+        });
+        let (w, h) = (scene.spec.width_px, scene.spec.height_px);
+        let release = [scene.bay_centre_m(3), scene.floor_base_m(12) + 1.2, 0.5];
+        let fall = FallingObject::drop(1.0, release, 35.0);
+        let path = fall.path(25.0, 11.0);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let all = Observer::default().observe(&scene.camera, &path, &mut rng);
+        let first: Vec<TrackPoint> = all.iter().copied().filter(|p| p.t_s < 1.4).collect();
+        let rest: Vec<TrackPoint> = all.iter().copied().filter(|p| p.t_s > 2.1).collect();
+        let facade = FacadeModel::new(&scene.calib, w, h).unwrap();
+        assert!(matches!(
+            assess(&facade, &first).verdict,
+            Verdict::Reject(_)
+        ));
+        assert!(matches!(assess(&facade, &rest).verdict, Verdict::Reject(_)));
+        let mut an = CameraAnalysis::new(
+            &scene.calib,
+            w,
+            h,
+            &AnalysisConfig::default(),
+            None,
+            LabelConfig::default(),
+        )
+        .unwrap();
+        an.judge_points(1, first);
+        an.judge_points(2, rest);
+        let mut out = Vec::new();
+        an.release_pending(true, &mut out);
+        assert_eq!(out.len(), 1, "one event");
+        assert_eq!(out[0].event.origin.floor, 12);
+        assert_eq!(an.stats().stitched, 1);
     }
 
     #[test]

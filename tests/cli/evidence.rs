@@ -135,10 +135,25 @@ fn check_package(ev: &serde_json::Value, source_duration_s: f64) {
         .unwrap()
         .parse()
         .expect("clip duration");
+    // It covers the event with 3 s before (or from the start of the source) and 2 s after (or
+    // to its end), and lasts at least (end - start) + 5 s unless the source is shorter.
+    let (clip_start_s, clip_end_s) = (
+        ev["clip_start_s"].as_f64().expect("clip_start_s"),
+        ev["clip_end_s"].as_f64().expect("clip_end_s"),
+    );
+    assert!(
+        clip_start_s <= (start_s - 3.0).max(0.0) + 0.05
+            && clip_end_s >= (end_s + 2.0).min(source_duration_s) - 0.1,
+        "clip {clip_start_s}-{clip_end_s} s does not cover event {start_s}-{end_s} s with its margins"
+    );
     let wanted_s = (end_s - start_s + 5.0).min(source_duration_s);
     assert!(
-        duration_s >= wanted_s - 0.1,
+        duration_s >= wanted_s.min(clip_end_s - clip_start_s) - 0.1,
         "clip lasts {duration_s} s, event {start_s}-{end_s} s wants {wanted_s} s"
+    );
+    assert!(
+        (duration_s - (clip_end_s - clip_start_s)).abs() < 0.2,
+        "the file lasts {duration_s} s, event.json says {clip_start_s}-{clip_end_s} s"
     );
     let boxes = top_boxes(&clip);
     let (moov, mdat) = (
