@@ -19,6 +19,7 @@
 
 mod clip;
 mod config;
+mod decode;
 mod fsio;
 mod persons;
 mod retention;

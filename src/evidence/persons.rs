@@ -24,8 +24,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ffmpeg_next as av;
-
+use crate::bail;
 use crate::detect::PersonSearch;
 use crate::detect::crop::crop_frame;
 use crate::detect::pool::{CameraDetector, DetectReply, DetectRequest, RequestKind, Submitted};
@@ -33,7 +32,6 @@ use crate::error::Result;
 use crate::events::Event;
 use crate::ingest::{Frame, Packet, StreamInfo};
 use crate::physics::FacadeModel;
-use crate::{bail, err};
 
 /// Name of the detector pool handle the evidence thread submits person searches under; its
 /// counters appear under this name in `DetectPool::stats()`, and it has its own fair share of
@@ -334,33 +332,11 @@ pub(crate) fn decode_near(
     times_s: &[f64],
     tolerance_s: f64,
 ) -> Result<(Vec<Rc<Frame>>, usize)> {
-    crate::ingest::init_ffmpeg()?;
-    let Some(params) = stream.codec_params.as_ref() else {
-        bail!(
-            InvalidInput,
-            "source has no codec parameters (synthetic source): no frames to search"
-        );
-    };
     let mut times: Vec<f64> = times_s.iter().copied().filter(|t| t.is_finite()).collect();
     times.sort_by(f64::total_cmp);
     let Some(&earliest) = times.first() else {
         return Ok((Vec::new(), 0));
     };
-    let start = packets
-        .iter()
-        .rposition(|p| p.is_key && p.pts_s <= earliest + 1e-6)
-        .or_else(|| packets.iter().position(|p| p.is_key))
-        .ok_or_else(|| err!(InvalidInput, "no keyframe in the pre-roll"))?;
-    let tick = stream.tick_s();
-    let p0 = &packets[start];
-    // Media time = ticks * tick + offset (the same for every packet of a session).
-    let offset_s = p0.pts_s - p0.pts as f64 * tick;
-    let ctx = av::codec::context::Context::from_parameters(params.get())
-        .map_err(|e| err!(InvalidInput, "unsupported codec").with_source(e))?;
-    let mut decoder = ctx
-        .decoder()
-        .video()
-        .map_err(|e| err!(InvalidInput, "cannot open the decoder").with_source(e))?;
 
     struct Pick {
         times: Vec<f64>,
@@ -422,39 +398,18 @@ pub(crate) fn decode_near(
         missing: 0,
         decoded: 0,
     };
-    let take = |decoder: &mut av::decoder::Video, pick: &mut Pick| -> bool {
-        loop {
-            let mut video = av::frame::Video::empty();
-            if decoder.receive_frame(&mut video).is_err() {
-                return false;
-            }
-            let Some(pts) = video.timestamp().or(video.pts()) else {
-                continue;
-            };
-            let pts_s = pts as f64 * tick + offset_s;
-            if pick.push(Frame::from_av(pick.decoded, pts_s, video)) {
-                return true;
-            }
-        }
-    };
     let mut done = false;
-    for p in &packets[start..] {
-        let mut pkt = av::Packet::copy(&p.data);
-        pkt.set_pts(Some(p.pts));
-        pkt.set_dts(Some(p.dts));
-        if p.is_key {
-            pkt.set_flags(av::packet::Flags::KEY);
-        }
-        // A corrupt packet costs at most a frame; the nearest good frame is still used.
-        let _ = decoder.send_packet(&pkt);
-        if take(&mut decoder, &mut pick) {
-            done = true;
-            break;
-        }
-    }
+    super::decode::decode_from_keyframe(
+        stream,
+        packets,
+        earliest,
+        "person search",
+        |video, pts_s| {
+            done = pick.push(Frame::from_av(pick.decoded, pts_s, video));
+            done
+        },
+    )?;
     if !done {
-        let _ = decoder.send_eof();
-        take(&mut decoder, &mut pick);
         pick.end();
     }
     tracing::trace!(

@@ -54,78 +54,20 @@ pub(crate) fn decode_nearest(
     packets: &[Packet],
     t_s: f64,
 ) -> Result<DecodedFrame> {
-    crate::ingest::init_ffmpeg()?;
-    let Some(params) = stream.codec_params.as_ref() else {
-        bail!(
-            InvalidInput,
-            "source has no codec parameters (synthetic source): no snapshot"
-        );
-    };
-    let start = packets
-        .iter()
-        .rposition(|p| p.is_key && p.pts_s <= t_s + 1e-6)
-        .or_else(|| packets.iter().position(|p| p.is_key))
-        .ok_or_else(|| err!(InvalidInput, "no keyframe to decode a snapshot from"))?;
-    let tick = stream.tick_s();
-    let p0 = &packets[start];
-    // Media time = ticks * tick + offset (the same for every packet of a session).
-    let offset_s = p0.pts_s - p0.pts as f64 * tick;
     let frame_dt_s = if stream.fps > 0.0 {
         1.0 / stream.fps
     } else {
         0.04
     };
-    let ctx = av::codec::context::Context::from_parameters(params.get())
-        .map_err(|e| err!(InvalidInput, "snapshot: unsupported codec").with_source(e))?;
-    let mut decoder = ctx
-        .decoder()
-        .video()
-        .map_err(|e| err!(InvalidInput, "snapshot: cannot open the decoder").with_source(e))?;
-
     let mut best: Option<(f64, av::frame::Video, f64)> = None;
-    let consider = |video: av::frame::Video, best: &mut Option<(f64, av::frame::Video, f64)>| {
-        let Some(pts) = video.timestamp().or(video.pts()) else {
-            return false;
-        };
-        let pts_s = pts as f64 * tick + offset_s;
+    super::decode::decode_from_keyframe(stream, packets, t_s, "snapshot", |video, pts_s| {
         let diff = (pts_s - t_s).abs();
         if best.as_ref().is_none_or(|(d, _, _)| diff < *d) {
-            *best = Some((diff, video, pts_s));
+            best = Some((diff, video, pts_s));
         }
         // Frames leave the decoder in presentation order: past t_s + one frame, we are done.
         pts_s > t_s + frame_dt_s
-    };
-    let mut done = false;
-    for p in &packets[start..] {
-        let mut pkt = av::Packet::copy(&p.data);
-        pkt.set_pts(Some(p.pts));
-        pkt.set_dts(Some(p.dts));
-        if p.is_key {
-            pkt.set_flags(av::packet::Flags::KEY);
-        }
-        // A corrupt packet costs at most a frame; the nearest good frame is still shown.
-        let _ = decoder.send_packet(&pkt);
-        loop {
-            let mut video = av::frame::Video::empty();
-            if decoder.receive_frame(&mut video).is_err() {
-                break;
-            }
-            done |= consider(video, &mut best);
-        }
-        if done {
-            break;
-        }
-    }
-    if !done {
-        let _ = decoder.send_eof();
-        loop {
-            let mut video = av::frame::Video::empty();
-            if decoder.receive_frame(&mut video).is_err() {
-                break;
-            }
-            consider(video, &mut best);
-        }
-    }
+    })?;
     let Some((_, video, pts_s)) = best else {
         bail!(Corrupt, "snapshot: no frame could be decoded");
     };

@@ -491,10 +491,7 @@ impl CameraAnalysis {
                         .entry(format!("{reason:?}"))
                         .or_default() += 1;
                     tracing::trace!(camera = %self.camera, track = track_id, ?reason, "not a fall");
-                    self.fragments.push(Fragment {
-                        points,
-                        track_id,
-                    });
+                    self.fragments.push(Fragment { points, track_id });
                     return;
                 }
             },

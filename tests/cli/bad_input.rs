@@ -6,20 +6,17 @@ use std::time::{Duration, Instant};
 
 use crate::harness::*;
 
-fn analyze(source: &str, calib: &std::path::Path, out: &std::path::Path) -> std::process::Output {
-    run(
-        &[
-            "analyze",
-            source,
-            "--calib",
-            calib.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--connect-timeout-ms",
-            "2000",
-            "--read-timeout-ms",
-            "2000",
-        ],
+/// `analyze` with short network timeouts (an unreachable camera must fail fast).
+fn analyze_briefly(
+    source: &str,
+    calib: &std::path::Path,
+    out: &std::path::Path,
+) -> std::process::Output {
+    analyze(
+        source,
+        calib,
+        out,
+        &["--connect-timeout-ms", "2000", "--read-timeout-ms", "2000"],
         Duration::from_secs(30),
     )
 }
@@ -29,7 +26,11 @@ fn missing_file() {
     let dir = tempdir();
     let (_, calib) = small_clip();
     let missing = dir.path().join("nope.mp4");
-    let line = assert_one_line_error(&analyze(missing.to_str().unwrap(), &calib, dir.path()));
+    let line = assert_one_line_error(&analyze_briefly(
+        missing.to_str().unwrap(),
+        &calib,
+        dir.path(),
+    ));
     assert!(
         line.contains("nope.mp4") && line.contains("no such file"),
         "{line}"
@@ -46,7 +47,7 @@ fn not_a_video_file() {
         "these are not the frames you are looking for\n".repeat(100),
     )
     .unwrap();
-    let line = assert_one_line_error(&analyze(text.to_str().unwrap(), &calib, dir.path()));
+    let line = assert_one_line_error(&analyze_briefly(text.to_str().unwrap(), &calib, dir.path()));
     assert!(
         line.contains("notes.mp4") && line.contains("not a readable video"),
         "{line}"
@@ -61,7 +62,7 @@ fn truncated_mp4_without_index() {
     let bytes = std::fs::read(&clip).unwrap();
     let cut = dir.path().join("cut.mp4");
     std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
-    let line = assert_one_line_error(&analyze(cut.to_str().unwrap(), &calib, dir.path()));
+    let line = assert_one_line_error(&analyze_briefly(cut.to_str().unwrap(), &calib, dir.path()));
     assert!(line.contains("cut.mp4"), "{line}");
 }
 
@@ -82,7 +83,7 @@ fn truncated_mp4_with_index_first() {
     let bytes = std::fs::read(&faststart).unwrap();
     let cut = dir.path().join("cut-fs.mp4");
     std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
-    let line = assert_one_line_error(&analyze(cut.to_str().unwrap(), &calib, dir.path()));
+    let line = assert_one_line_error(&analyze_briefly(cut.to_str().unwrap(), &calib, dir.path()));
     assert!(
         line.contains("cut-fs.mp4") && line.contains("ends early"),
         "{line}"
@@ -100,7 +101,7 @@ fn rtsp_connection_refused() {
         .unwrap()
         .port();
     let url = format!("rtsp://127.0.0.1:{port}/stream");
-    let line = assert_one_line_error(&analyze(&url, &calib, dir.path()));
+    let line = assert_one_line_error(&analyze_briefly(&url, &calib, dir.path()));
     assert!(line.contains(&url), "{line}");
 }
 
@@ -118,7 +119,7 @@ fn rtsp_server_that_never_answers_times_out() {
     });
     let url = format!("rtsp://127.0.0.1:{port}/stream");
     let started = Instant::now();
-    let line = assert_one_line_error(&analyze(&url, &calib, dir.path()));
+    let line = assert_one_line_error(&analyze_briefly(&url, &calib, dir.path()));
     let took = started.elapsed();
     assert!(line.contains(&url), "{line}");
     assert!(
@@ -134,7 +135,7 @@ fn calibration_with_a_missing_field() {
     let (clip, calib) = small_clip();
     let text = calib_text(&calib).replace("\nstorey_m = 3.1\n", "\n");
     let calib = write_calib(dir.path(), &text);
-    let line = assert_one_line_error(&analyze(clip.to_str().unwrap(), &calib, dir.path()));
+    let line = assert_one_line_error(&analyze_briefly(clip.to_str().unwrap(), &calib, dir.path()));
     assert!(
         line.contains("calib.toml") && line.contains("storey_m"),
         "{line}"
@@ -149,6 +150,6 @@ fn calibration_with_corners_not_convex_in_order() {
     let mut c = fallwatch::calib::Calibration::load(&calib).unwrap();
     c.facade.corners_px.swap(1, 2);
     let calib = write_calib(dir.path(), &c.to_toml());
-    let line = assert_one_line_error(&analyze(clip.to_str().unwrap(), &calib, dir.path()));
+    let line = assert_one_line_error(&analyze_briefly(clip.to_str().unwrap(), &calib, dir.path()));
     assert!(line.contains("convex"), "{line}");
 }

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use crate::harness::{run, sample, tempdir};
+use crate::harness::{sample, tempdir};
 
 /// Sample clips with a thrown object whose fall fallwatch reports today (the others are listed
 /// with their reasons in the README's accuracy section).
@@ -18,16 +18,11 @@ const DISTRACTORS_ONLY: [&str; 3] = ["birds-only", "leaves-only", "night-insects
 
 fn analyze(name: &str, out: &Path) -> Vec<serde_json::Value> {
     let (clip, calib) = sample(name);
-    let o = run(
-        &[
-            "analyze",
-            clip.to_str().unwrap(),
-            "--calib",
-            calib.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--no-detect",
-        ],
+    let o = crate::harness::analyze(
+        clip.to_str().unwrap(),
+        &calib,
+        out,
+        &["--no-detect"],
         Duration::from_secs(300),
     );
     assert!(

@@ -37,6 +37,20 @@ pub fn run(args: &[&str], limit: Duration) -> Output {
     }
 }
 
+/// Runs `fallwatch analyze SOURCE --calib CALIB --out OUT EXTRA...`, bounded by `limit`.
+pub fn analyze(source: &str, calib: &Path, out: &Path, extra: &[&str], limit: Duration) -> Output {
+    let mut args = vec![
+        "analyze",
+        source,
+        "--calib",
+        calib.to_str().expect("utf-8 path"),
+        "--out",
+        out.to_str().expect("utf-8 path"),
+    ];
+    args.extend_from_slice(extra);
+    run(&args, limit)
+}
+
 /// Asserts a failed run: non-zero exit, exactly one line on stderr starting with
 /// `fallwatch: error:`, no panic, no backtrace; returns that line.
 pub fn assert_one_line_error(out: &Output) -> String {

@@ -12,33 +12,21 @@ fn rtsp_stream_decodes_like_the_file() {
     let rtsp_log = dir.path().join("rtsp.csv");
     let out = dir.path().join("out");
 
-    let f = run(
-        &[
-            "analyze",
-            clip.to_str().unwrap(),
-            "--calib",
-            calib.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--frame-log",
-            file_log.to_str().unwrap(),
-        ],
+    let f = analyze(
+        clip.to_str().unwrap(),
+        &calib,
+        &out,
+        &["--frame-log", file_log.to_str().unwrap()],
         Duration::from_secs(60),
     );
     assert!(f.status.success(), "{}", String::from_utf8_lossy(&f.stderr));
 
     let server = RtspServer::start(&clip);
-    let r = run(
-        &[
-            "analyze",
-            &server.url,
-            "--calib",
-            calib.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--frame-log",
-            rtsp_log.to_str().unwrap(),
-        ],
+    let r = analyze(
+        &server.url,
+        &calib,
+        &out,
+        &["--frame-log", rtsp_log.to_str().unwrap()],
         Duration::from_secs(60),
     );
     drop(server);
