@@ -34,9 +34,9 @@ pub const SHORT_TRACK_STOREYS: f64 = 1.0;
 /// from a window: it must accelerate at least this share of g on the facade (birds and leaves
 /// seen briefly do not). Default 0.75.
 pub const SHORT_TRACK_MIN_G_RATIO: f64 = 0.75;
-/// Largest fall between the fitted release and the first sighting when the release point is in
-/// the picture, metres (about 0.55 s of free fall: the first frames after a release are slow and
-/// may be missed, a whole stretch of the picture is not). Default 1.5.
+/// Largest fall along the fitted path before the first sighting that lies in the picture (and
+/// outside the calibration's ignored areas), metres (about 0.55 s of free fall: the first frames
+/// after a release are slow and may be missed, a whole stretch of the picture is not). Default 1.5.
 pub const MAX_UNSEEN_DROP_M: f64 = 1.5;
 /// Fastest downward throw from a window, m/s: a track first seen in the middle of the picture
 /// falling faster entered the view at full speed (rain, a diving bird). Default 10.

@@ -190,9 +190,10 @@ pub struct TrackTrace {
     pub track_id: u64,
     /// Its observed points.
     pub points: Vec<TrackPoint>,
-    /// "fall", "stitched" or the physics' reject reason.
+    /// "fall", "stitched" (joined to a pending fall) or the physics' reject reason (Rust names,
+    /// e.g. `UnseenStart`; the track may still have been joined to an earlier fragment).
     pub verdict: String,
-    /// The physics' score of the track on its own.
+    /// The physics' score: of the track on its own, or of the joined points for "stitched".
     pub score: f64,
 }
 
