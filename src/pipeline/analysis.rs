@@ -20,7 +20,7 @@ use crate::events::{Event, event_id};
 use crate::evidence::SnapshotOverlay;
 use crate::ingest::{Frame, Luma};
 use crate::motion::{Candidate, MotionConfig, MotionDetector};
-use crate::physics::{Assessment, FacadeModel, FallEstimate, Verdict, assess};
+use crate::physics::{Assessment, FacadeModel, FallEstimate, Features, Verdict, assess};
 use crate::track::{Track, Tracker, TrackerConfig};
 
 /// Settings of the per-camera analysis.
@@ -173,6 +173,8 @@ struct Pending {
     est: Box<FallEstimate>,
     score: f64,
     deadline: Instant,
+    /// Facade speed at the first sighting, m/s (0 for stitched falls, seen over longer).
+    entry_m_s: f64,
 }
 
 /// A recently finished track the physics rejected on its own: it may be the first part of a fall
@@ -230,6 +232,9 @@ pub struct CameraAnalysis {
     crops: HashMap<u64, TrackCrops>,
     pending: Vec<Pending>,
     fragments: Vec<Fragment>,
+    /// End times (media seconds) of recent tracks that entered the view already falling fast:
+    /// many of them at once is rain (see [`RainContext`]).
+    fast_entries: std::collections::VecDeque<f64>,
     /// Media time of the last frame processed.
     now_s: f64,
     /// Wall-clock time of media time 0, when known.
@@ -275,6 +280,7 @@ impl CameraAnalysis {
             crops: HashMap::new(),
             pending: Vec::new(),
             fragments: Vec::new(),
+            fast_entries: std::collections::VecDeque::new(),
             now_s: 0.0,
             wall_origin: None,
             stats: AnalysisStats::default(),
@@ -461,7 +467,32 @@ impl CameraAnalysis {
                 return;
             }
         }
-        let Assessment { verdict, score, .. } = assess(&self.facade, &points);
+        let Assessment {
+            verdict,
+            score,
+            features,
+        } = assess(&self.facade, &points);
+        // Rain: while many tracks enter the view already falling fast, one more that does is
+        // rain too, however well it fits (drops near the camera chain into fall-like tracks).
+        let entry_m_s = entry_speed_m_s(&features);
+        let end_s = points.last().map_or(self.now_s, |p| p.t_s);
+        while self
+            .fast_entries
+            .front()
+            .is_some_and(|t| end_s - t > RAIN_WINDOW_S)
+        {
+            self.fast_entries.pop_front();
+        }
+        let raining = self.fast_entries.len() >= RAIN_MIN_TRACKS;
+        if entry_m_s >= RAIN_ENTRY_M_S && features.descent_storeys >= 1.0 {
+            self.fast_entries.push_back(end_s);
+            if raining && matches!(verdict, Verdict::Fall(_)) {
+                *self.stats.rejected.entry("Rain".to_string()).or_default() += 1;
+                self.record(track_id, &points, "Rain", score);
+                self.fragments.push(Fragment { points, track_id });
+                return;
+            }
+        }
         let what = match &verdict {
             Verdict::Fall(_) => "fall".to_string(),
             Verdict::Reject(r) => format!("{r:?}"),
@@ -506,12 +537,14 @@ impl CameraAnalysis {
             score,
             "fall"
         );
+        let entry_m_s = if ids.len() == 1 { entry_m_s } else { 0.0 };
         self.pending.push(Pending {
             points,
             track_ids: ids,
             est,
             score,
             deadline: Instant::now() + self.cfg.label_wait(),
+            entry_m_s,
         });
     }
 
@@ -598,6 +631,23 @@ impl CameraAnalysis {
                 continue;
             }
             let p = self.pending.swap_remove(i);
+            // Rain that began just after this track entered the view fast: it was rain too.
+            if p.entry_m_s >= RAIN_ENTRY_M_S {
+                let others = self
+                    .fast_entries
+                    .iter()
+                    .filter(|t| (**t - end_s).abs() <= RAIN_WINDOW_S)
+                    .count()
+                    .saturating_sub(1);
+                if others >= RAIN_MIN_TRACKS {
+                    *self.stats.rejected.entry("Rain".to_string()).or_default() += 1;
+                    self.stats.falls = self.stats.falls.saturating_sub(1);
+                    for id in &ids {
+                        self.crops.remove(id);
+                    }
+                    continue;
+                }
+            }
             // The votes of the stitched tracks' crops: the track with the most crops speaks.
             let labeler = ids
                 .iter()
@@ -677,6 +727,22 @@ fn max_change(cur: &Luma, prev: &Luma, c: &Candidate) -> u8 {
         }
     }
     best
+}
+
+/// Tracks ending within this many seconds of each other count together for [`RAIN_MIN_TRACKS`].
+const RAIN_WINDOW_S: f64 = 4.0;
+/// This many tracks entering the view at [`RAIN_ENTRY_M_S`] or faster within [`RAIN_WINDOW_S`]
+/// is rain.
+const RAIN_MIN_TRACKS: usize = 3;
+/// Speed at the first sighting, m/s, that an object seen from its release (or entering the view a
+/// couple of storeys below it) does not have: rain drops near the camera do.
+const RAIN_ENTRY_M_S: f64 = 12.0;
+
+/// Facade-plane speed at a track's first sighting, m/s: the end speed less what the fitted
+/// acceleration added over the track (0 when unknown).
+fn entry_speed_m_s(f: &Features) -> f64 {
+    let v = f.end_speed_m_s - f.g_fit_m_s2.max(0.0) * f.duration_s;
+    if v.is_finite() { v.max(0.0) } else { 0.0 }
 }
 
 /// Longest gap between two tracks of one falling object (an occlusion by a balcony or a tree,
@@ -890,6 +956,62 @@ mod tests {
         assert_eq!(out.len(), 1, "one event");
         assert_eq!(out[0].event.origin.floor, 12);
         assert_eq!(an.stats().stitched, 1);
+    }
+
+    /// Heavy rain near the camera chains drops into tracks that enter the picture already
+    /// falling fast and fit a fall from high above. One such track alone is a fall (an object from
+    /// above the picture); four within a few seconds are rain, and none is reported.
+    #[test]
+    fn in_rain_tracks_entering_at_full_speed_are_not_falls() {
+        use crate::physics::sim::{FallingObject, Observer, Scene, SceneSpec};
+        use rand::SeedableRng;
+        let scene = Scene::new(SceneSpec {
+            pitch_deg: 28.0,
+            ..SceneSpec::default()
+        });
+        let (w, h) = (scene.spec.width_px, scene.spec.height_px);
+        // Released at floor 24, far above the picture (floors 3 to 13 in view).
+        let fast = |bay: u32, t0_s: f64, seed: u64| -> Vec<TrackPoint> {
+            let release = [scene.bay_centre_m(bay), scene.floor_base_m(24), 0.5];
+            let path = FallingObject::drop(t0_s, release, 40.0).path(25.0, t0_s + 8.0);
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+            Observer::default().observe(&scene.camera, &path, &mut rng)
+        };
+        let new = || {
+            CameraAnalysis::new(
+                &scene.calib,
+                w,
+                h,
+                &AnalysisConfig::default(),
+                None,
+                LabelConfig::default(),
+            )
+            .unwrap()
+        };
+        let facade = FacadeModel::new(&scene.calib, w, h).unwrap();
+        let alone = fast(2, 0.0, 1);
+        let a = assess(&facade, &alone);
+        assert!(matches!(a.verdict, Verdict::Fall(_)), "{:?}", a.features);
+        assert!(
+            entry_speed_m_s(&a.features) >= RAIN_ENTRY_M_S,
+            "{:?}",
+            a.features
+        );
+
+        let mut dry = new();
+        dry.judge_points(1, alone);
+        let mut out = Vec::new();
+        dry.release_pending(true, &mut out);
+        assert_eq!(out.len(), 1, "dry: the fall is reported");
+
+        let mut wet = new();
+        for k in 0..4u64 {
+            wet.judge_points(k, fast(1 + k as u32, 0.4 * k as f64, 10 + k));
+        }
+        let mut out = Vec::new();
+        wet.release_pending(true, &mut out);
+        assert!(out.is_empty(), "rain: {} events", out.len());
+        assert_eq!(wet.stats().rejected.get("Rain"), Some(&4));
     }
 
     #[test]
