@@ -34,6 +34,12 @@ pub const SHORT_TRACK_STOREYS: f64 = 1.0;
 /// from a window: it must accelerate at least this share of g on the facade (birds and leaves
 /// seen briefly do not). Default 0.75.
 pub const SHORT_TRACK_MIN_G_RATIO: f64 = 0.75;
+/// A track seen for less than this many seconds ... Default 1.5.
+pub const SIDEWAYS_TRACK_S: f64 = 1.5;
+/// ... that travels sideways more than this many times its descent (plus 0.5 m) is carried by the
+/// air (a leaf, paper, a bird), not falling: in its first second and a half a fall from a window
+/// drops further than any wind or sideways throw carries it. Default 1.2.
+pub const SIDEWAYS_RATIO: f64 = 1.2;
 /// Largest fall along the fitted path before the first sighting that lies in the picture (and
 /// outside the calibration's ignored areas), metres (about 0.55 s of free fall: the first frames
 /// after a release are slow and may be missed, a whole stretch of the picture is not). Default 1.5.
@@ -175,6 +181,8 @@ pub struct Features {
     pub size_m: f64,
     /// Fraction of 3-frame steps after the highest point that go up by more than the noise.
     pub rise_fraction: f64,
+    /// Sideways travel along the facade from the first to the last point, metres.
+    pub sideways_m: f64,
 }
 
 impl Features {
@@ -199,6 +207,9 @@ impl Features {
         self.g_ratio = self.g_fit_m_s2 / G_M_S2;
         let v_end = plane.velocity(t_last);
         self.end_speed_m_s = v_end[0].hypot(v_end[1]);
+        self.sideways_m = (model.image_to_facade(obs[obs.len() - 1].px).x_m
+            - model.image_to_facade(obs[0].px).x_m)
+            .abs();
         let descent_s = t_last - obs[top_idx].t_s;
         self.descent_ratio = descent_m / least_fall_m(descent_s).max(1e-6);
         self.rise_fraction = rise_fraction(
@@ -222,6 +233,10 @@ impl Features {
             && self.g_ratio < SHORT_TRACK_MIN_G_RATIO
         {
             Some(RejectReason::NotAccelerating)
+        } else if self.duration_s < SIDEWAYS_TRACK_S
+            && self.sideways_m > SIDEWAYS_RATIO * self.descent_m + 0.5
+        {
+            Some(RejectReason::Fluttering)
         } else {
             None
         }
@@ -250,6 +265,7 @@ impl Features {
             size_cv: f64::NAN,
             size_m: f64::NAN,
             rise_fraction: f64::NAN,
+            sideways_m: f64::NAN,
         }
     }
 }

@@ -410,6 +410,43 @@ fn a_brief_slow_descent_is_not_a_fall() {
     );
 }
 
+/// Carried 4 m sideways while dropping 2.5 m in 0.8 s: a leaf or paper in a gust (seen on the
+/// tuning clips), not a fall; a brisk sideways throw (3 m/s) of the same length still is one.
+#[test]
+fn a_short_mostly_sideways_track_is_not_a_fall_but_a_sideways_throw_is() {
+    let scene = scene_far();
+    let model = model_of(&scene);
+    let (x0, h0) = (scene.bay_centre_m(2), scene.floor_base_m(9) + 1.0);
+    let track = |vx_m_s: f64, g_m_s2: f64| -> Vec<TrackPoint> {
+        (0..21)
+            .map(|i| {
+                let t = i as f64 / FPS;
+                let px = model.facade_to_image(x0 + vx_m_s * t, h0 - 0.5 * g_m_s2 * t * t);
+                TrackPoint {
+                    t_s: 2.0 + t,
+                    x_px: px[0],
+                    y_px: px[1],
+                    w_px: 4.0,
+                    h_px: 4.0,
+                }
+            })
+            .collect()
+    };
+    let leaf = assess(&model, &track(5.0, 7.85));
+    assert_eq!(
+        leaf.reject_reason(),
+        Some(RejectReason::Fluttering),
+        "{:?}",
+        leaf.features
+    );
+    let throw = FallingObject {
+        vel_m_s: [3.0, 0.0, 0.0],
+        ..FallingObject::drop(1.0, [x0, h0, 0.5], 35.0)
+    };
+    let a = assess_fall(&scene, &throw, &Observer::default(), 77);
+    assert!(a.reject_reason().is_none(), "{:?}", a.features);
+}
+
 /// A visible start for a 3-D distractor: between the camera and the wall, in view.
 fn distractor_start<R: RngExt>(scene: &Scene, rng: &mut R) -> [f64; 3] {
     loop {
