@@ -190,15 +190,21 @@ mod tests {
         dir
     }
 
+    /// An event `name` that links the clip of event directory `of` (overlapping events share one).
+    fn share_clip(out: &Path, of: &Path, name: &str, written: SystemTime) -> PathBuf {
+        let dir = out.join(name);
+        fs::create_dir(&dir).unwrap();
+        fs::hard_link(of.join("clip.mp4"), dir.join("clip.mp4")).unwrap();
+        fsio::write_atomic(&dir, EVENT_JSON, b"{}", Some(written)).unwrap();
+        dir
+    }
+
     #[test]
     fn shared_files_count_once_and_scan_finds_what_add_found() {
         let out = tempfile::tempdir().unwrap();
         let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
         let a = make_event(out.path(), "a", 1000, t0);
-        let b = out.path().join("b");
-        fs::create_dir(&b).unwrap();
-        fs::hard_link(a.join("clip.mp4"), b.join("clip.mp4")).unwrap();
-        fsio::write_atomic(&b, EVENT_JSON, b"{}", Some(t0 + Duration::from_secs(1))).unwrap();
+        share_clip(out.path(), &a, "b", t0 + Duration::from_secs(1));
         fs::create_dir(out.path().join("not-an-event")).unwrap();
         let idx = Index::scan(out.path()).unwrap();
         assert_eq!(idx.len(), 2);
@@ -211,10 +217,7 @@ mod tests {
         let out = tempfile::tempdir().unwrap();
         let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
         let a = make_event(out.path(), "a", 1000, t0);
-        let b = out.path().join("b");
-        fs::create_dir(&b).unwrap();
-        fs::hard_link(a.join("clip.mp4"), b.join("clip.mp4")).unwrap();
-        fsio::write_atomic(&b, EVENT_JSON, b"{}", Some(t0 + Duration::from_secs(10))).unwrap();
+        let b = share_clip(out.path(), &a, "b", t0 + Duration::from_secs(10));
         let mut idx = Index::scan(out.path()).unwrap();
         let limits = Limits {
             budget_bytes: Some(1003),

@@ -462,11 +462,7 @@ pub fn fit_ballistic(
         return None;
     }
     let mut solver = Solver::new(model, obs);
-    let init = if init.t_s == solver.t0 {
-        *init
-    } else {
-        init.at(solver.t0)
-    };
+    let init = solver.start(init);
     let throw_init = BallisticState {
         pos_m: [init.pos_m[0], init.pos_m[1], THROW_INIT.0],
         vel_m_s: [init.vel_m_s[0], init.vel_m_s[1], THROW_INIT.1],
@@ -574,6 +570,15 @@ impl<'a> Solver<'a> {
     }
 
     /// Levenberg-Marquardt from `x0` under one hypothesis.
+    /// `init` moved to the first observation's time, where the parameters are defined.
+    fn start(&self, init: &BallisticState) -> BallisticState {
+        if init.t_s == self.t0 {
+            *init
+        } else {
+            init.at(self.t0)
+        }
+    }
+
     fn fit(&mut self, x0: &Params, hyp: OutwardHypothesis) -> Option<BallisticFit> {
         let n = self.obs.len();
         let mut x = clamp_params(*x0);
@@ -593,15 +598,8 @@ impl<'a> Solver<'a> {
             // The same for the wind at its limit.
             let drag_held = (x[6] <= 0.0 && g[6] > 0.0) || (x[6] >= max_drag_per_m() && g[6] < 0.0);
             let wind_held = x[7].abs() >= MAX_WIND_M_S && g[7] * x[7].signum() < 0.0;
-            for (k, held) in [(6, drag_held), (7, wind_held)] {
-                if held {
-                    for i in 0..N_PARAMS {
-                        a[(k, i)] = 0.0;
-                        a[(i, k)] = 0.0;
-                    }
-                    a[(k, k)] = 1.0;
-                    g[k] = 0.0;
-                }
+            for k in hold(&mut a, [(6, drag_held), (7, wind_held)]) {
+                g[k] = 0.0;
             }
             let mut improved = false;
             let mut converged = false;
@@ -670,20 +668,10 @@ impl<'a> Solver<'a> {
         // inflate the covariance of everything it correlates with.
         let drag_at_bound = x[6] <= 0.0 || x[6] >= max_drag_per_m();
         let wind_at_bound = x[7].abs() >= MAX_WIND_M_S;
-        for (k, held) in [(6, drag_at_bound), (7, wind_at_bound)] {
-            if held {
-                for i in 0..N_PARAMS {
-                    a[(k, i)] = 0.0;
-                    a[(i, k)] = 0.0;
-                }
-                a[(k, k)] = 1.0;
-            }
-        }
+        let held = hold(&mut a, [(6, drag_at_bound), (7, wind_at_bound)]);
         let mut cov = a.try_inverse().map(|m| m * scale)?;
-        for (k, held) in [(6, drag_at_bound), (7, wind_at_bound)] {
-            if held {
-                cov[(k, k)] = 0.0;
-            }
+        for k in held {
+            cov[(k, k)] = 0.0;
         }
         let mut sq = 0.0;
         let mut residuals_px = Vec::with_capacity(n);
@@ -720,12 +708,22 @@ pub fn fit_hypothesis(
         return None;
     }
     let mut solver = Solver::new(model, obs);
-    let init = if init.t_s == solver.t0 {
-        *init
-    } else {
-        init.at(solver.t0)
-    };
+    let init = solver.start(init);
     solver.fit(&init.params(), hyp)
+}
+
+/// Holds the parameters flagged `true` fixed in the normal matrix `a` (an active bound: their row
+/// and column become the identity's) and returns their indices.
+fn hold<const K: usize>(a: &mut ParamCov, flags: [(usize, bool); K]) -> Vec<usize> {
+    let held: Vec<usize> = flags.iter().filter(|f| f.1).map(|f| f.0).collect();
+    for &k in &held {
+        for i in 0..N_PARAMS {
+            a[(k, i)] = 0.0;
+            a[(i, k)] = 0.0;
+        }
+        a[(k, k)] = 1.0;
+    }
+    held
 }
 
 /// Huber weight of a point with normalised residual norm `s`.

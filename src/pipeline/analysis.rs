@@ -336,10 +336,8 @@ impl CameraAnalysis {
             Some(prev) if gate.min_grey > 0.0 && !shaken => {
                 let (cur, prev) = (frame.luma(), prev.luma());
                 let before = candidates.len();
-                let kept: Vec<Candidate> = candidates
-                    .into_iter()
-                    .filter(|c| gate.passes(&cur, &prev, c))
-                    .collect();
+                let mut kept = candidates;
+                kept.retain(|c| gate.passes(&cur, &prev, c));
                 self.stats.unchanged_candidates += (before - kept.len()) as u64;
                 kept
             }
@@ -498,35 +496,26 @@ impl CameraAnalysis {
             Verdict::Reject(r) => format!("{r:?}"),
         };
         self.record(track_id, &points, &what, score);
-        let (points, est, score, ids) = match verdict {
-            // The first part of this fall may have ended as a fragment of its own.
-            Verdict::Fall(est) => match self.join_fragment(&points) {
-                Some((f, joined, est, score)) => {
-                    let frag = self.fragments.swap_remove(f);
-                    self.stats.stitched += 1;
-                    (joined, est, score, vec![frag.track_id, track_id])
-                }
-                None => (points, est, score, vec![track_id]),
-            },
-            // Or this is the rest of a fall whose parts are not falls on their own (its start
-            // went unseen behind something, and the first part was too short).
-            Verdict::Reject(reason) => match self.join_fragment(&points) {
-                Some((f, joined, est, score)) => {
-                    let frag = self.fragments.swap_remove(f);
-                    self.stats.stitched += 1;
-                    (joined, est, score, vec![frag.track_id, track_id])
-                }
-                None => {
-                    *self
-                        .stats
-                        .rejected
-                        .entry(format!("{reason:?}"))
-                        .or_default() += 1;
-                    tracing::trace!(camera = %self.camera, track = track_id, ?reason, "not a fall");
-                    self.fragments.push(Fragment { points, track_id });
-                    return;
-                }
-            },
+        // The first part of this fall may have ended as a fragment of its own; or this is the
+        // rest of a fall whose parts are not falls alone (its start went unseen behind something
+        // and the first part was too short). Either way the joined points decide.
+        let (points, est, score, ids) = match (self.join_fragment(&points), verdict) {
+            (Some((f, joined, est, score)), _) => {
+                let frag = self.fragments.swap_remove(f);
+                self.stats.stitched += 1;
+                (joined, est, score, vec![frag.track_id, track_id])
+            }
+            (None, Verdict::Fall(est)) => (points, est, score, vec![track_id]),
+            (None, Verdict::Reject(reason)) => {
+                *self
+                    .stats
+                    .rejected
+                    .entry(format!("{reason:?}"))
+                    .or_default() += 1;
+                tracing::trace!(camera = %self.camera, track = track_id, ?reason, "not a fall");
+                self.fragments.push(Fragment { points, track_id });
+                return;
+            }
         };
         self.stats.falls += 1;
         tracing::debug!(
