@@ -27,7 +27,27 @@ use fallwatch::synth::truth::{ObjectTruth, Truth};
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
-fn analyse(clip: &Path, calib: &Calibration) -> Res<(Vec<Event>, Trace)> {
+/// Per visible truth point of each object: the object's signal, |mean grey over a 2 x 2 window
+/// at the truth position now - the same window `CONTRAST_LAG` frames earlier| (the object has
+/// moved on by then unless it is crawling), and the same measure beside it (noise alone).
+type Contrast = Vec<Vec<(f64, f64)>>;
+
+const CONTRAST_LAG: usize = 8;
+
+fn window_mean(l: &fallwatch::ingest::Luma<'_>, x: f64, y: f64) -> Option<f64> {
+    let (x0, y0) = ((x - 0.5).floor(), (y - 0.5).floor());
+    if x0 < 0.0 || y0 < 0.0 || x0 + 2.0 > l.width() as f64 || y0 + 2.0 > l.height() as f64 {
+        return None;
+    }
+    let (x0, y0) = (x0 as usize, y0 as usize);
+    let s: u32 = [(0, 0), (1, 0), (0, 1), (1, 1)]
+        .iter()
+        .map(|&(dx, dy)| u32::from(l.get(x0 + dx, y0 + dy)))
+        .sum();
+    Some(f64::from(s) / 4.0)
+}
+
+fn analyse(clip: &Path, calib: &Calibration, truth: &Truth) -> Res<(Vec<Event>, Trace, Contrast)> {
     let mut spec = SourceSpec::new(clip.display().to_string());
     spec.keep_packets = false;
     spec.decoder_threads = 1;
@@ -47,14 +67,56 @@ fn analyse(clip: &Path, calib: &Calibration) -> Res<(Vec<Event>, Trace)> {
     )?;
     an.enable_trace();
     let mut found = Vec::new();
+    let mut contrast: Contrast = vec![Vec::new(); truth.objects.len()];
+    let mut past: std::collections::VecDeque<fallwatch::ingest::Frame> = Default::default();
+    let half_frame_s = 0.5 / truth.fps;
     while let Some(item) = source.next_item()? {
         if let Item::Frame(frame) = item {
+            if past.len() == CONTRAST_LAG {
+                let old = &past[0];
+                for (oi, obj) in truth.objects.iter().enumerate() {
+                    for q in obj
+                        .track
+                        .iter()
+                        .filter(|q| q.visible && (q.t_s - frame.pts_s).abs() <= half_frame_s)
+                    {
+                        let diff = |x: f64, y: f64| {
+                            let now = window_mean(&frame.luma(), x, y)?;
+                            Some((now - window_mean(&old.luma(), x, y)?).abs())
+                        };
+                        // The same measure 24 px to either side: what noise alone gives.
+                        let side = [-24.0, 24.0].map(|dx| diff(q.x_px + dx, q.y_px));
+                        if let (Some(c), [Some(a), Some(b)]) = (diff(q.x_px, q.y_px), side) {
+                            contrast[oi].push((c, 0.5 * (a + b)));
+                        }
+                    }
+                }
+            }
+            // Keep a grey copy: the analysis takes the frame.
+            let l = frame.luma();
+            let copy = fallwatch::ingest::Frame::from_gray(
+                frame.index,
+                frame.pts_s,
+                l.width(),
+                l.height(),
+                (0..l.height())
+                    .flat_map(|y| l.row(y).iter().copied())
+                    .collect(),
+            );
+            if past.len() == CONTRAST_LAG {
+                past.pop_front();
+            }
+            past.push_back(copy);
             an.process(frame, &mut found)?;
         }
     }
     an.finish(&mut found);
     let trace = an.take_trace().unwrap_or_default();
-    Ok((found.into_iter().map(|f| f.event).collect(), trace))
+    Ok((
+        found.into_iter().map(|f| f.event).collect(),
+        trace,
+        contrast,
+    ))
 }
 
 /// Points of `pts` that lie on the object (same frame, within its tolerance).
@@ -80,6 +142,72 @@ struct Totals {
     false_alarms: usize,
     seconds: f64,
     lost_reasons: BTreeMap<String, usize>,
+}
+
+/// One character per visible frame of a motion-lost object: `C` a candidate on it, `u` one on
+/// it that the change test dropped, `R` re-based, `F` flood, `K` codec refresh, `I` illumination
+/// event, `W` warming up, `X` the candidate cap was hit, `s` shaken (compensated), `.` nothing;
+/// then its median contrast against the median tile noise.
+fn print_motion_frames(trace: &Trace, obj: &ObjectTruth, contrast: &[(f64, f64)], half: f64) {
+    let mut codes = String::new();
+    let mut noise = Vec::new();
+    let (mut kept, mut filtered, mut capped) = (Vec::new(), Vec::new(), Vec::new());
+    for q in obj.track.iter().filter(|q| q.visible) {
+        let near = |c: &&fallwatch::pipeline::analysis::CandidateTrace| {
+            (c.t_s - q.t_s).abs() <= half
+                && (c.x_px - q.x_px).hypot(c.y_px - q.y_px) <= 4.0f64.max(q.size_px)
+        };
+        let hit = trace
+            .candidates
+            .iter()
+            .filter(near)
+            .map(|c| c.unchanged)
+            .min();
+        let f = trace.frames.iter().find(|f| (f.t_s - q.t_s).abs() <= half);
+        let code = match (hit, f.map(|f| f.motion)) {
+            (Some(false), _) => 'C',
+            (Some(true), _) => 'u',
+            (None, None) => '?',
+            (None, Some(m)) => {
+                noise.push(m.median_noise_grey);
+                kept.push(f64::from(m.candidates));
+                filtered.push(f64::from(m.filtered));
+                capped.push(f64::from(m.dropped_over_cap));
+                if m.refresh {
+                    'K'
+                } else if m.flood {
+                    'F'
+                } else if m.illumination_event {
+                    'I'
+                } else if m.rebased {
+                    'R'
+                } else if m.warming_up {
+                    'W'
+                } else if m.dropped_over_cap > 0 {
+                    'X'
+                } else if m.shift_compensated {
+                    's'
+                } else {
+                    '.'
+                }
+            }
+        };
+        codes.push(code);
+    }
+    let med = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+    };
+    let c = med(contrast.iter().map(|c| c.0).collect());
+    let beside = med(contrast.iter().map(|c| c.1).collect());
+    let n = med(noise.iter().map(|&n| f64::from(n)).collect());
+    println!(
+        "    frames {codes}  contrast {c:.1} grey (beside it {beside:.1}), tile noise {n:.1} grey; \
+         frames without it: median candidates {:.0}, unchanged {:.0}, over the cap {:.0}",
+        med(kept),
+        med(filtered),
+        med(capped)
+    );
 }
 
 /// The physics features and each score term's shortfall from a textbook fall.
@@ -115,7 +243,7 @@ fn main() -> Res<()> {
     for f in files {
         let truth = Truth::load(&f)?;
         let calib = Calibration::load(&dir.join(&truth.calib))?;
-        let (events, trace) = analyse(&dir.join(&truth.clip), &calib)?;
+        let (events, trace, contrast) = analyse(&dir.join(&truth.clip), &calib, &truth)?;
         let half_frame_s = 0.5 / truth.fps;
         let model = fallwatch::physics::FacadeModel::new(&calib, truth.width, truth.height)?;
         let matches = match_events(&truth, &events, &MatchParams::default());
@@ -137,7 +265,8 @@ fn main() -> Res<()> {
                 .iter()
                 .filter(|q| {
                     trace.candidates.iter().any(|c| {
-                        (c.t_s - q.t_s).abs() <= half_frame_s
+                        !c.unchanged
+                            && (c.t_s - q.t_s).abs() <= half_frame_s
                             && (c.x_px - q.x_px).hypot(c.y_px - q.y_px) <= 4.0f64.max(q.size_px)
                     })
                 })
@@ -177,6 +306,7 @@ fn main() -> Res<()> {
                 }
                 None => {
                     let why = if 2 * seen < visible.len() {
+                        print_motion_frames(&trace, obj, &contrast[oi], half_frame_s);
                         "motion".to_string()
                     } else if followers.is_empty() {
                         "tracker".to_string()

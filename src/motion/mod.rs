@@ -5,11 +5,14 @@
 //! # Per frame
 //! 1. **Pre-pass** (reads the region once): per-tile sums of the frame for the illumination gains,
 //!    and row/column projection profiles for the shake estimate.
-//! 2. **Shake**: the frame's global translation from the profiles ([`Shift`]). Shifts under
-//!    [`MotionConfig::shake_min_px`] are ignored; larger ones are compensated by comparing against
-//!    a bilinearly shifted background (no background update on such frames); a shift that lasts
-//!    [`MotionConfig::shake_rebase_frames`] frames means the camera moved: the background is
-//!    re-based.
+//! 2. **Shake**: the frame's global motion from the profiles ([`Shift`]: a translation and a
+//!    small rotation, from the lags of the profiles' halves). Motions that move no corner of the
+//!    region by [`MotionConfig::shake_min_px`] are ignored; larger ones are compensated by
+//!    registering the frame onto the background (bilinear resampling, see `shake.rs`) and
+//!    processing the registered frame as a still one, background update included, so a camera
+//!    that shakes for minutes keeps its model; a run of shaken frames whose mean shift stays a
+//!    pixel or more away from zero for [`MotionConfig::shake_rebase_frames`] frames means the
+//!    camera moved: the background is re-based.
 //! 3. **Illumination**: each tile's gain (frame mean / background mean), median-filtered over the
 //!    3 x 3 tile neighbourhood so a large object cannot bias its own tile, then interpolated
 //!    between tile centres into a per-pixel gain (no seams). A median gain change over
@@ -50,7 +53,7 @@ use serde::{Deserialize, Serialize};
 use self::kernels::{ThresholdParams, UpdateParams};
 use self::label::{Components, Foreground, Moments};
 use self::roi::{RowSpans, Span};
-use self::shake::AxisProfile;
+use self::shake::Profiles;
 pub use self::shake::Shift;
 use crate::bail;
 use crate::calib::Calibration;
@@ -114,11 +117,13 @@ pub struct MotionConfig {
     pub shake: bool,
     /// Largest shake searched, pixels. Default: 8.
     pub shake_radius_px: u32,
-    /// Shifts smaller than this are ignored (normal processing), pixels. Default: 0.3.
+    /// Motions that move no corner of the region this far are ignored (normal processing),
+    /// pixels. Default: 0.3.
     pub shake_min_px: f64,
     /// Lowest profile correlation that counts as a shift measurement. Default: 0.6.
     pub shake_min_score: f64,
-    /// A shift lasting this many frames is a moved camera: re-base. Default: 25.
+    /// A run of shaken frames this long whose running mean shift is at least 1 px is a moved
+    /// camera (a shaking one averages out): re-base. Default: 25.
     pub shake_rebase_frames: u32,
     /// A frame on which at least this fraction of the tiles shows a step (four times the
     /// expected noise exceedances) is a codec refresh (key frame): the background is re-based
@@ -320,6 +325,20 @@ impl Candidate {
     pub fn elongation(&self) -> f64 {
         f64::from(self.length_px) / f64::from(self.width_px.max(1.0))
     }
+
+    /// The same candidate moved by (`dx_px`, `dy_px`) (its box by the rounded amounts).
+    pub fn translated(&self, dx_px: f64, dy_px: f64) -> Candidate {
+        let mv = |v: u32, d: f64| (f64::from(v) + d).round().max(0.0) as u32;
+        Candidate {
+            x_px: self.x_px + dx_px,
+            y_px: self.y_px + dy_px,
+            x_min_px: mv(self.x_min_px, dx_px),
+            x_max_px: mv(self.x_max_px, dx_px),
+            y_min_px: mv(self.y_min_px, dy_px),
+            y_max_px: mv(self.y_max_px, dy_px),
+            ..*self
+        }
+    }
 }
 
 /// What the detector did with the last frame, plus running totals.
@@ -341,7 +360,10 @@ pub struct MotionStats {
     pub rejected_small: u32,
     /// See `rejected_small`.
     pub rejected_large: u32,
-    /// Candidates dropped by the per-frame cap in the last frame.
+    /// Candidates refused by the caller's filter in the last frame (see
+    /// [`MotionDetector::process_filtered`]).
+    pub filtered: u32,
+    /// Candidates dropped by the per-frame cap in the last frame (after the filter).
     pub dropped_over_cap: u32,
     /// Streaks split / fragments merged in the last frame.
     pub splits: u32,
@@ -481,19 +503,13 @@ pub struct MotionDetector {
     /// Per-pixel gain (x 2048) of the current row, interpolated between tile centres.
     gain_row: Vec<u16>,
     gain_cols: Vec<f64>,
-    // Spans of shaken frames.
-    shaken_proc: RowSpans,
-    shaken_anchors: RowSpans,
-    span_tmp: Vec<Span>,
-    span_tmp2: Vec<Span>,
-    // Shake profiles.
-    row_count: Vec<u32>,
-    col_count: Vec<u32>,
-    col_acc: Vec<u32>,
-    row_prof: Vec<f32>,
-    col_prof: Vec<f32>,
-    prof_x: AxisProfile,
-    prof_y: AxisProfile,
+    /// Shake profiles and their references.
+    profiles: Profiles,
+    /// A shaken frame registered onto the background (allocated at the first shaken frame).
+    stabilized: Vec<u8>,
+    /// Mean shift of the current run of shaken frames (a running average): far from zero, the
+    /// camera moved rather than shook.
+    run_shift_px: [f64; 2],
     // Foreground and candidates.
     fg: Foreground,
     comps: Components,
@@ -506,8 +522,9 @@ pub struct MotionDetector {
     stats: MotionStats,
 }
 
-/// Rows of the column profile: every `COL_PROFILE_STEP`-th row of the region.
-const COL_PROFILE_STEP: usize = 4;
+/// A run of shaken frames whose mean shift is at least this far from zero is a moved camera
+/// (not a shaking one), pixels.
+const MOVED_CAMERA_PX: f64 = 1.0;
 /// The per-pixel gain row is recomputed every `GAIN_ROW_STEP` rows.
 const GAIN_ROW_STEP: usize = 8;
 
@@ -592,18 +609,7 @@ impl MotionDetector {
             noise_cnt: vec![0; nt],
         };
         set_thresholds(&mut tiles, &cfg);
-        let mut row_count = vec![0u32; bh];
-        let mut col_count = vec![0u32; bw];
-        for y in by0..by1 {
-            for &s in roi.row(y) {
-                row_count[y - by0] += s.len() as u32;
-                if (y - by0) % COL_PROFILE_STEP == 0 {
-                    for c in &mut col_count[s.x0 as usize - bx0..s.x1 as usize - bx0] {
-                        *c += 1;
-                    }
-                }
-            }
-        }
+        let profiles = Profiles::new(&roi, bx0, by0, bw, bh, tw);
         let roi_anchor_px = anchors.pixel_count();
         Ok(MotionDetector {
             width,
@@ -625,17 +631,9 @@ impl MotionDetector {
             dither: dither_table(width + DITHER_SPAN),
             gain_row: vec![kernels::UNIT_GAIN_Q11; width + 1],
             gain_cols: vec![1.0; nx],
-            shaken_proc: RowSpans::empty(height),
-            shaken_anchors: RowSpans::empty(height),
-            span_tmp: Vec::new(),
-            span_tmp2: Vec::new(),
-            row_count,
-            col_count,
-            col_acc: vec![0; bw],
-            row_prof: vec![0.0; bh],
-            col_prof: vec![0.0; bw],
-            prof_x: AxisProfile::default(),
-            prof_y: AxisProfile::default(),
+            profiles,
+            stabilized: Vec::new(),
+            run_shift_px: [0.0; 2],
             fg: Foreground::default(),
             comps: Components::default(),
             moms: Vec::new(),
@@ -678,18 +676,14 @@ impl MotionDetector {
             + self.tiles.memory_bytes()
             + self.roi.memory_bytes()
             + self.anchors.memory_bytes()
-            + self.shaken_proc.memory_bytes()
-            + self.shaken_anchors.memory_bytes()
+            + self.stabilized.capacity()
             + (self.d4.capacity() + self.h_prev.capacity() + self.h_cur.capacity()) * 2
             + self.s_row.capacity() * 2
             + self.mask.capacity()
             + self.bg_row.capacity()
             + self.gain_row.capacity() * 2
             + self.gain_cols.capacity() * 8
-            + (self.row_count.capacity() + self.col_count.capacity() + self.col_acc.capacity()) * 4
-            + (self.row_prof.capacity() + self.col_prof.capacity()) * 4
-            + self.prof_x.memory_bytes()
-            + self.prof_y.memory_bytes()
+            + self.profiles.memory_bytes()
             + self.fg.memory_bytes()
             + self.comps.memory_bytes()
             + self.moms.capacity() * std::mem::size_of::<Moments>()
@@ -699,6 +693,20 @@ impl MotionDetector {
     /// Analyses one frame; returns its candidates (empty while warming up and on illumination
     /// events, floods and re-bases).
     pub fn process(&mut self, luma: Luma<'_>, pts_s: f64) -> Result<&[Candidate]> {
+        self.process_filtered(luma, pts_s, &mut |_| true)
+    }
+
+    /// As [`MotionDetector::process`], keeping only the candidates `keep` accepts, decided before
+    /// the per-frame cap ([`MotionConfig::max_candidates`]) so that what `keep` refuses (static
+    /// texture, say) never crowds out a faint moving object. `keep` sees image coordinates
+    /// (before the shake correction); refused candidates are counted in
+    /// [`MotionStats::filtered`].
+    pub fn process_filtered(
+        &mut self,
+        luma: Luma<'_>,
+        pts_s: f64,
+        keep: &mut dyn FnMut(&Candidate) -> bool,
+    ) -> Result<&[Candidate]> {
         if luma.width() != self.width || luma.height() != self.height {
             bail!(
                 InvalidInput,
@@ -728,58 +736,75 @@ impl MotionDetector {
         self.prepass(luma);
         if totals.frames == 0 {
             self.rebase(luma);
-            self.prof_x.reset(&self.col_prof);
-            self.prof_y.reset(&self.row_prof);
+            self.profiles.reset();
+            self.stats.shift = self.profiles.still();
             self.stats.warming_up = true;
             self.finish_stats();
             return Ok(&self.candidates);
         }
 
         // Shake.
-        let mut shift = Shift::default();
-        if self.cfg.shake {
+        let shift = if self.cfg.shake {
             let r = self.cfg.shake_radius_px as usize;
-            let min_score = self.cfg.shake_min_score;
-            let ex = self.prof_x.estimate(&self.col_prof, r);
-            let ey = self.prof_y.estimate(&self.row_prof, r);
-            let mut score = 1.0f64;
-            if let Some((dx, sc)) = ex.filter(|e| e.1 >= min_score) {
-                shift.dx_px = dx;
-                score = score.min(sc);
-            }
-            if let Some((dy, sc)) = ey.filter(|e| e.1 >= min_score) {
-                shift.dy_px = dy;
-                score = score.min(sc);
-            }
-            shift.score = if ex.is_some() || ey.is_some() {
-                score
-            } else {
-                0.0
-            };
-        }
+            self.profiles.estimate(r, self.cfg.shake_min_score)
+        } else {
+            self.profiles.still()
+        };
         self.stats.shift = shift;
-        let shaken = shift.dx_px.abs().max(shift.dy_px.abs()) >= self.cfg.shake_min_px;
+        let (x0, y0) = (self.bx0 as f64, self.by0 as f64);
+        let (x1, y1) = (x0 + self.bw as f64 - 1.0, y0 + self.bh as f64 - 1.0);
+        let shaken = shift.max_offset_px(x0, y0, x1, y1) >= self.cfg.shake_min_px;
         if shaken {
             self.shaken_run += 1;
             self.stats.total_shaken_frames += 1;
-            if self.shaken_run > self.cfg.shake_rebase_frames {
+            let rate = 1.0 / f64::from(self.cfg.shake_rebase_frames.max(1));
+            self.run_shift_px[0] += (shift.dx_px - self.run_shift_px[0]) * rate;
+            self.run_shift_px[1] += (shift.dy_px - self.run_shift_px[1]) * rate;
+            let mean = self.run_shift_px[0].hypot(self.run_shift_px[1]);
+            if self.shaken_run > self.cfg.shake_rebase_frames && mean >= MOVED_CAMERA_PX {
                 tracing::debug!(
                     dx = shift.dx_px,
                     dy = shift.dy_px,
                     "camera moved: re-basing"
                 );
                 self.rebase(luma);
-                self.prof_x.reset(&self.col_prof);
-                self.prof_y.reset(&self.row_prof);
+                self.profiles.reset();
                 self.finish_stats();
                 return Ok(&self.candidates);
             }
         } else {
             self.shaken_run = 0;
-            self.prof_x.blend(&self.col_prof, 0.1);
-            self.prof_y.blend(&self.row_prof, 0.1);
+            self.run_shift_px = [0.0; 2];
+            self.profiles.blend(0.1);
         }
+        if !shaken {
+            self.process_registered(luma, false, keep);
+            return Ok(&self.candidates);
+        }
+        // Register the frame onto the background, then process it as a still one.
+        let mut buf = std::mem::take(&mut self.stabilized);
+        buf.resize(self.width * self.height, 0);
+        shake::stabilize(
+            luma, &shift, &self.roi, &self.bg, self.bx0, self.by0, self.bw, &mut buf,
+        );
+        self.stats.shift_compensated = true;
+        self.process_registered(
+            Luma::new(&buf, self.width, self.height, self.width),
+            true,
+            keep,
+        );
+        self.stabilized = buf;
+        Ok(&self.candidates)
+    }
 
+    /// The rest of a frame, once it is in the background's geometry (`shaken`: it was
+    /// registered).
+    fn process_registered(
+        &mut self,
+        luma: Luma<'_>,
+        shaken: bool,
+        keep: &mut dyn FnMut(&Candidate) -> bool,
+    ) {
         // Illumination. On a shaken frame the tile sums of frame and background cover different
         // content: the previous frame's gains are kept, unless the median (robust to that)
         // says the light changed, which then applies to every tile.
@@ -802,19 +827,14 @@ impl MotionDetector {
             tracing::debug!(gain = median_gain, "global illumination change: re-basing");
             self.rebase(luma);
             self.finish_stats();
-            return Ok(&self.candidates);
+            return;
         }
 
         let collect = self.since_base >= u64::from(self.cfg.warmup_frames);
         self.stats.warming_up = !collect;
         let max_pixels =
             ((self.cfg.max_foreground_fraction * self.roi_anchor_px as f64) as usize).max(64);
-        let fg_total = if shaken {
-            self.stats.shift_compensated = true;
-            self.pass_shifted(luma, shift, collect, max_pixels)
-        } else {
-            self.pass_normal(luma, collect, max_pixels)
-        };
+        let fg_total = self.pass(luma, collect, max_pixels);
         self.since_base += 1;
         self.stats.foreground_px = fg_total;
 
@@ -826,11 +846,12 @@ impl MotionDetector {
             self.fg.clear();
             self.rebase(luma);
             self.finish_stats();
-            return Ok(&self.candidates);
+            return;
         }
         // A codec refresh (a key frame re-quantises the whole picture, and the frames after it
         // copy that): many tiles step at once by a little. Re-base quietly instead of tracking
-        // the step for seconds while the background catches up.
+        // the step for seconds while the background catches up. (Not on a registered frame:
+        // its resampling smooths the noise the test counts.)
         if !shaken && collect && self.refresh_detected() {
             self.stats.refresh = true;
             self.stats.total_refreshes += 1;
@@ -839,16 +860,13 @@ impl MotionDetector {
             self.rebase(luma);
             self.since_base = u64::from(self.cfg.warmup_frames.saturating_sub(2));
             self.finish_stats();
-            return Ok(&self.candidates);
+            return;
         }
-        if !shaken {
-            self.update_noise(!collect);
-        }
+        self.update_noise(!collect);
         if collect {
-            self.extract_candidates();
+            self.extract_candidates(keep);
         }
         self.finish_stats();
-        Ok(&self.candidates)
     }
 
     /// True when at least [`MotionConfig::refresh_tile_fraction`] of the tiles saw, this frame,
@@ -891,9 +909,8 @@ impl MotionDetector {
     fn prepass(&mut self, luma: Luma<'_>) {
         let t = &mut self.tiles;
         t.sum_i.iter_mut().for_each(|v| *v = 0);
-        self.col_acc.iter_mut().for_each(|v| *v = 0);
-        let (bx0, by0) = (self.bx0, self.by0);
-        let mut last = 0.0f32;
+        self.profiles.clear();
+        let (by0, x_mid) = (self.by0, self.profiles.x_mid);
         for y in by0..by0 + self.bh {
             let irow = luma.row(y);
             if y + PREFETCH_ROWS < by0 + self.bh {
@@ -901,37 +918,21 @@ impl MotionDetector {
                     prefetch(&luma.row(y + PREFETCH_ROWS)[s.x0 as usize..s.x1 as usize]);
                 }
             }
-            let mut row_sum = 0u64;
+            let mut row_sum = [0u32; 2];
             for &s in self.roi.row(y) {
                 for (tx, a, b) in segments(s, t.tw) {
                     let v = kernels::sum_u8(&irow[a..b]);
                     let i = (y / t.th as usize) * t.nx + tx;
                     t.sum_i[i] += v;
-                    row_sum += u64::from(v);
+                    row_sum[usize::from(a >= x_mid)] += v;
                 }
-                if (y - by0) % COL_PROFILE_STEP == 0 {
-                    let (a, b) = (s.x0 as usize, s.x1 as usize);
-                    kernels::add_cols(&mut self.col_acc[a - bx0..b - bx0], &irow[a..b]);
-                }
+                let (a, b) = (s.x0 as usize, s.x1 as usize);
+                self.profiles.add_cols(y, a, b, &irow[a..b]);
             }
-            let n = self.row_count[y - by0];
-            if n > 0 {
-                last = row_sum as f32 / n as f32;
-            }
-            self.row_prof[y - by0] = last;
+            self.profiles.row_sum[0][y - by0] = row_sum[0];
+            self.profiles.row_sum[1][y - by0] = row_sum[1];
         }
-        let mut last = 0.0f32;
-        for ((p, &acc), &n) in self
-            .col_prof
-            .iter_mut()
-            .zip(&self.col_acc)
-            .zip(&self.col_count)
-        {
-            if n > 0 {
-                last = acc as f32 / n as f32;
-            }
-            *p = last;
-        }
+        self.profiles.finish();
     }
 
     /// Per-tile gains (median-filtered) into `gain_q11`; returns the median raw gain.
@@ -1057,8 +1058,9 @@ impl MotionDetector {
         }
     }
 
-    /// The main pass on an unshaken frame: difference, update, box sums, threshold, runs.
-    fn pass_normal(&mut self, luma: Luma<'_>, collect: bool, max_pixels: usize) -> u32 {
+    /// The main pass (on a still or registered frame): difference, update, box sums, threshold,
+    /// runs.
+    fn pass(&mut self, luma: Luma<'_>, collect: bool, max_pixels: usize) -> u32 {
         let t_nx = self.tiles.nx;
         let th = self.tiles.th as usize;
         let tw = self.tiles.tw;
@@ -1117,7 +1119,7 @@ impl MotionDetector {
                 kernels::pair_sum(&self.d4[a..b], &mut self.h_cur[a..b - 1]);
             }
             if y > by0 {
-                fg_total += self.threshold_row(y - 1, 0, 0, false, collect, max_pixels);
+                fg_total += self.threshold_row(y - 1, collect, max_pixels);
             }
             std::mem::swap(&mut self.h_prev, &mut self.h_cur);
         }
@@ -1125,37 +1127,21 @@ impl MotionDetector {
     }
 
     /// Box sums and threshold of anchor row `ya` (its `h` in `h_prev`, the next row's in
-    /// `h_cur`); variability read at the background position offset by (`iu`, `iv`).
-    fn threshold_row(
-        &mut self,
-        ya: usize,
-        iu: isize,
-        iv: isize,
-        shaken: bool,
-        collect: bool,
-        max_pixels: usize,
-    ) -> u32 {
+    /// `h_cur`).
+    fn threshold_row(&mut self, ya: usize, collect: bool, max_pixels: usize) -> u32 {
         let th = self.tiles.th as usize;
         let tw = self.tiles.tw;
         let t_nx = self.tiles.nx;
-        let n_spans = if shaken {
-            self.shaken_anchors.row(ya).len()
-        } else {
-            self.anchors.row(ya).len()
-        };
+        let n_spans = self.anchors.row(ya).len();
         let mut fg_total = 0;
-        let vrow = ((ya as isize + iv) as usize - self.by0) * self.bw;
+        let vrow = (ya - self.by0) * self.bw;
         let vrow1 = vrow + self.bw;
         for si in 0..n_spans {
-            let s = if shaken {
-                self.shaken_anchors.row(ya)[si]
-            } else {
-                self.anchors.row(ya)[si]
-            };
+            let s = self.anchors.row(ya)[si];
             for (tx, a, b) in segments(s, tw) {
                 let tile = (ya / th) * t_nx + tx;
                 let p = self.threshold_params(tile);
-                let va = (vrow as isize + a as isize + iu - self.bx0 as isize) as usize;
+                let va = vrow + a - self.bx0;
                 let va1 = va - vrow + vrow1;
                 let (mut fg, over) = kernels::box_threshold(
                     &self.h_prev[a..b],
@@ -1186,99 +1172,6 @@ impl MotionDetector {
                     );
                 }
             }
-        }
-        fg_total
-    }
-
-    /// The main pass on a shaken frame: against the background shifted by `shift` (bilinear),
-    /// without updating it.
-    fn pass_shifted(
-        &mut self,
-        luma: Luma<'_>,
-        shift: Shift,
-        collect: bool,
-        max_pixels: usize,
-    ) -> u32 {
-        // Background position of image pixel (x, y) is (x + u, y + v).
-        let (u, v) = (-shift.dx_px, -shift.dy_px);
-        let (iu, iv) = (u.floor() as isize, v.floor() as isize);
-        let wx = ((u - u.floor()) * 32768.0).round().min(32767.0) as i16;
-        let wy = ((v - v.floor()) * 32768.0).round().min(32767.0) as i16;
-        // Spans where every background sample lies inside the modelled region.
-        self.shaken_proc.clear();
-        for y in 0..self.height {
-            let yb = y as isize + iv;
-            if yb >= self.by0 as isize && yb + 1 < (self.by0 + self.bh) as isize {
-                let yb = yb as usize;
-                self.span_tmp.clear();
-                roi::intersect_into(
-                    self.roi.row(y),
-                    self.roi.row(yb),
-                    -(iu as i64),
-                    1,
-                    &mut self.span_tmp,
-                );
-                self.span_tmp2.clear();
-                roi::intersect_into(
-                    &self.span_tmp,
-                    self.roi.row(yb + 1),
-                    -(iu as i64),
-                    1,
-                    &mut self.span_tmp2,
-                );
-                for &s in &self.span_tmp2 {
-                    if s.len() >= 2 {
-                        self.shaken_proc.push(s);
-                    }
-                }
-            }
-            self.shaken_proc.end_row();
-        }
-        self.shaken_anchors = anchor_spans(&self.shaken_proc, self.height);
-
-        self.tiles.noise_sum.fill(0);
-        self.tiles.noise_cnt.fill(0);
-        let mut fg_total = 0u32;
-        let (bx0, by0, bw) = (self.bx0 as isize, self.by0 as isize, self.bw as isize);
-        let mut prev_row_had_spans = false;
-        for y in 0..self.height {
-            let n_spans = self.shaken_proc.row(y).len();
-            if n_spans == 0 {
-                prev_row_had_spans = false;
-                continue;
-            }
-            if !prev_row_had_spans || y % GAIN_ROW_STEP == 0 {
-                self.fill_gain_row(y);
-            }
-            let irow = luma.row(y);
-            let yb = y as isize + iv;
-            let r0 = ((yb - by0) * bw) as usize;
-            let r1 = r0 + bw as usize;
-            for si in 0..n_spans {
-                let s = self.shaken_proc.row(y)[si];
-                let (a, b) = (s.x0 as usize, s.x1 as usize);
-                let ba = (a as isize + iu - bx0) as usize;
-                let n = b - a;
-                kernels::bilinear_row(
-                    &self.bg[r0 + ba..r0 + ba + n + 1],
-                    &self.bg[r1 + ba..r1 + ba + n + 1],
-                    wx,
-                    wy,
-                    &mut self.bg_row[a..b],
-                );
-                kernels::diff_only(
-                    &irow[a..b],
-                    &self.bg_row[a..b],
-                    &self.gain_row[a..b],
-                    &mut self.d4[a..b],
-                );
-                kernels::pair_sum(&self.d4[a..b], &mut self.h_cur[a..b - 1]);
-            }
-            if y > 0 && prev_row_had_spans {
-                fg_total += self.threshold_row(y - 1, iu, iv, true, collect, max_pixels);
-            }
-            std::mem::swap(&mut self.h_prev, &mut self.h_cur);
-            prev_row_had_spans = true;
         }
         fg_total
     }
@@ -1354,7 +1247,7 @@ impl MotionDetector {
     }
 
     /// Labels the foreground and builds this frame's candidates.
-    fn extract_candidates(&mut self) {
+    fn extract_candidates(&mut self, keep: &mut dyn FnMut(&Candidate) -> bool) {
         self.comps.label(&self.fg);
         self.stats.components = self.comps.moments.len() as u32;
         self.moms.clear();
@@ -1432,26 +1325,24 @@ impl MotionDetector {
                 .filter(|(_, a)| **a)
                 .map(|(c, _)| c),
         );
+        let before = self.candidates.len();
+        if self.stats.shift_compensated {
+            // Candidates are in the background's geometry; `keep` sees the frame's.
+            let shift = self.stats.shift;
+            self.candidates.retain(|c| {
+                let (ox, oy) = shift.offset_at(c.x_px, c.y_px);
+                keep(&c.translated(ox, oy))
+            });
+        } else {
+            self.candidates.retain(|c| keep(c));
+        }
+        self.stats.filtered = (before - self.candidates.len()) as u32;
         if self.candidates.len() > cfg.max_candidates {
             self.stats.dropped_over_cap = (self.candidates.len() - cfg.max_candidates) as u32;
             self.stats.total_capped_frames += 1;
             self.candidates
                 .sort_unstable_by(|a, b| b.mass.total_cmp(&a.mass));
             self.candidates.truncate(cfg.max_candidates);
-        }
-        // On a shaken frame, report positions in the background's (the calibration's) frame:
-        // static things stay put and tracks do not carry the shake.
-        if self.stats.shift_compensated {
-            let (dx, dy) = (self.stats.shift.dx_px, self.stats.shift.dy_px);
-            let mv = |v: u32, d: f64| (f64::from(v) - d).round().max(0.0) as u32;
-            for c in &mut self.candidates {
-                c.x_px -= dx;
-                c.y_px -= dy;
-                c.x_min_px = mv(c.x_min_px, dx);
-                c.x_max_px = mv(c.x_max_px, dx);
-                c.y_min_px = mv(c.y_min_px, dy);
-                c.y_max_px = mv(c.y_max_px, dy);
-            }
         }
         self.candidates
             .sort_unstable_by(|a, b| a.y_px.total_cmp(&b.y_px).then(a.x_px.total_cmp(&b.x_px)));

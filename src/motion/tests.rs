@@ -242,6 +242,80 @@ fn camera_shake_gives_no_spurious_candidates() {
     }
 }
 
+/// A pole-mounted camera in wind: a translation of up to 3 px and a rotation of up to 0.15
+/// degrees (1.7 px at the corners of this 720p facade), oscillating for two seconds while an
+/// object falls. Returns (frames the object was found in, frames registered, floods) over the
+/// shaken frames; asserts the estimated motion when `check_shift`.
+fn rotating_camera(cfg: MotionConfig, check_shift: bool) -> (usize, usize, u64) {
+    const W: usize = 1280;
+    const H: usize = 720;
+    let calib = calib_rect(100.0, 60.0, 1180.0, 660.0, &[]);
+    let mut det = MotionDetector::new(&calib, W, H, cfg).unwrap();
+    let mut scene = Scene::new(W, H, 10);
+    scene.edge_px = 2.5;
+    let (mut hits, mut shaken) = (0, 0);
+    let (cx, cy) = ((W as f64 - 1.0) / 2.0, (H as f64 - 1.0) / 2.0);
+    for i in 0..70 {
+        let t = i as f64 / 25.0;
+        let on = if i >= 20 { 1.0 } else { 0.0 };
+        let phase = 2.0 * std::f64::consts::PI * 1.3 * t;
+        let (dx, dy) = (on * 3.0 * phase.sin(), on * 2.0 * (1.7 * phase).cos());
+        let angle = on * 0.15f64.to_radians() * (0.8 * phase).sin();
+        // The object, on the facade: where the shaken camera shows it.
+        let (fx, fy) = (500.0 + 0.5 * i as f64, 100.0 + 0.1 * (i * i) as f64);
+        let (sn, cs) = angle.sin_cos();
+        let (u, v) = (fx - cx, fy - cy);
+        let (ix, iy) = (cs * u - sn * v + cx + dx, sn * u + cs * v + cy + dy);
+        let img = scene.frame_rotated(&[Obj::dot(ix, iy, 3.0, -45.0)], 2.0, 1.0, dx, dy, angle);
+        let cands = det.process(Luma::new(&img, W, H, W), t).unwrap().to_vec();
+        if i < 20 {
+            continue;
+        }
+        shaken += usize::from(det.stats().shift_compensated);
+        if check_shift {
+            // The estimated offset matches the true one at the corners of the facade.
+            let s = det.stats().shift;
+            for (x, y) in [
+                (100.0, 60.0),
+                (1180.0, 60.0),
+                (100.0, 660.0),
+                (1180.0, 660.0),
+            ] {
+                let (ox, oy) = s.offset_at(x, y);
+                let (u, v) = (x - cx, y - cy);
+                let (tx, ty) = (cs * u - sn * v + cx + dx - x, sn * u + cs * v + cy + dy - y);
+                assert!(
+                    (ox - tx).abs() < 0.4 && (oy - ty).abs() < 0.4,
+                    "frame {i} at ({x}, {y}): offset ({ox:.2}, {oy:.2}), true ({tx:.2}, {ty:.2})"
+                );
+            }
+        }
+        hits += usize::from(near(&cands, fx, fy, 1.5).is_some());
+    }
+    (hits, shaken, det.stats().total_floods)
+}
+
+/// The wind-shaken, rotating camera is registered: its motion is estimated to a few tenths of
+/// a pixel at the facade's corners, no frame floods, and the object is found in (nearly) every
+/// shaken frame, where without compensation it is lost in all of them. Known cost: the
+/// resampling blur on window edges still gives spurious candidates (about 90 per frame here),
+/// which the pipeline's temporal-change test and the tracker must absorb.
+#[test]
+fn rotating_and_shaking_camera_is_registered() {
+    let (hits, shaken, floods) = rotating_camera(MotionConfig::default(), true);
+    let off = MotionConfig {
+        shake: false,
+        ..MotionConfig::default()
+    };
+    let (hits_off, _, _) = rotating_camera(off, false);
+    assert!(shaken >= 45, "{shaken} of 50 frames registered");
+    assert_eq!(floods, 0);
+    assert!(
+        hits >= 45 && hits_off <= 5,
+        "object in {hits} frames vs {hits_off}"
+    );
+}
+
 #[test]
 fn shake_without_compensation_would_flood() {
     // The same 3-px shake with compensation off: shows the test above can fail.

@@ -56,6 +56,9 @@ pub(crate) struct Scene {
     pub rng: ChaCha8Rng,
     /// Overall brightness of the facade (wall level).
     pub level: f64,
+    /// Width of the window edges, pixels (1: a pin-sharp lens; real optics and compression
+    /// soften them to 2-3).
+    pub edge_px: f64,
 }
 
 fn smoothstep(e0: f64, e1: f64, x: f64) -> f64 {
@@ -70,20 +73,22 @@ impl Scene {
             h,
             rng: ChaCha8Rng::seed_from_u64(seed),
             level: 1.0,
+            edge_px: 1.0,
         }
     }
 
     /// The facade's grey level at continuous position (x, y): walls, a grid of windows with
-    /// soft (1-px) edges, shading and a fine texture.
+    /// soft edges ([`Scene::edge_px`]), shading and a fine texture.
     pub fn texture(&self, x: f64, y: f64) -> f64 {
         let bay = 24.0;
         let floor = 20.0;
         let fx = x.rem_euclid(bay);
         let fy = y.rem_euclid(floor);
-        let win = smoothstep(5.0, 6.0, fx)
-            * (1.0 - smoothstep(17.0, 18.0, fx))
-            * smoothstep(4.0, 5.0, fy)
-            * (1.0 - smoothstep(14.0, 15.0, fy));
+        let e = self.edge_px;
+        let win = smoothstep(5.0, 5.0 + e, fx)
+            * (1.0 - smoothstep(17.0, 17.0 + e, fx))
+            * smoothstep(4.0, 4.0 + e, fy)
+            * (1.0 - smoothstep(14.0, 14.0 + e, fy));
         let wall = 120.0 + 20.0 * (x * 0.013).sin() + 15.0 * (y * 0.021).cos();
         let glass = 50.0 + 25.0 * ((x / bay).floor() * 1.7 + (y / floor).floor() * 0.9).sin();
         let fine = 4.0 * (x * 0.9 + y * 0.4).sin() * (y * 0.7).cos();
@@ -93,10 +98,28 @@ impl Scene {
     /// One frame: the facade shifted by (`dx`, `dy`) pixels, the objects, times `gain`, plus
     /// Gaussian noise of `sigma` grey levels; rounded and clamped to 8 bits.
     pub fn frame(&mut self, objs: &[Obj], sigma: f64, gain: f64, dx: f64, dy: f64) -> Vec<u8> {
+        self.frame_rotated(objs, sigma, gain, dx, dy, 0.0)
+    }
+
+    /// As [`Scene::frame`], the facade also rotated by `angle_rad` about the image centre
+    /// (clockwise on screen for a positive angle): facade point p shows at R (p - c) + c + d.
+    pub fn frame_rotated(
+        &mut self,
+        objs: &[Obj],
+        sigma: f64,
+        gain: f64,
+        dx: f64,
+        dy: f64,
+        angle_rad: f64,
+    ) -> Vec<u8> {
         let mut img = vec![0f64; self.w * self.h];
+        let (cx, cy) = ((self.w as f64 - 1.0) / 2.0, (self.h as f64 - 1.0) / 2.0);
+        let (sn, cs) = angle_rad.sin_cos();
         for y in 0..self.h {
             for x in 0..self.w {
-                img[y * self.w + x] = self.texture(x as f64 - dx, y as f64 - dy);
+                let (u, v) = (x as f64 - cx - dx, y as f64 - cy - dy);
+                let (fx, fy) = (cs * u + sn * v + cx, -sn * u + cs * v + cy);
+                img[y * self.w + x] = self.texture(fx, fy);
             }
         }
         for o in objs {

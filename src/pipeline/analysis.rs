@@ -208,6 +208,17 @@ pub struct CandidateTrace {
     pub x_px: f64,
     /// Centre, pixels.
     pub y_px: f64,
+    /// True when the temporal-change test dropped it (it never reached the tracker).
+    pub unchanged: bool,
+}
+
+/// What the motion detector did with one frame (kept only when tracing).
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct FrameTrace {
+    /// Media time, seconds.
+    pub t_s: f64,
+    /// The detector's statistics of the frame.
+    pub motion: crate::motion::MotionStats,
 }
 
 /// Everything a traced analysis saw.
@@ -215,8 +226,10 @@ pub struct CandidateTrace {
 pub struct Trace {
     /// Every finished confirmed track, in the order judged.
     pub tracks: Vec<TrackTrace>,
-    /// Every motion candidate.
+    /// Every motion candidate, including those the change test dropped.
     pub candidates: Vec<CandidateTrace>,
+    /// Every frame's motion statistics.
+    pub frames: Vec<FrameTrace>,
 }
 
 /// One camera's analysis state.
@@ -323,37 +336,45 @@ impl CameraAnalysis {
     /// Analyses one frame; falls whose evidence can be written now are appended to `out`. The
     /// frame is kept until the next one (candidates must differ from the previous frame).
     pub fn process(&mut self, frame: Frame, out: &mut Vec<Finding>) -> Result<()> {
+        // The change test runs inside the motion detector, before its per-frame cap: static
+        // texture must not crowd a faint moving object out.
+        let gate = self.cfg.change_gate();
+        let tracing = self.trace.is_some();
+        let mut dropped: Vec<Candidate> = Vec::new();
+        let cur = frame.luma();
+        let prev = self.prev.as_ref().map(|p| p.luma());
+        let mut keep = |c: &Candidate| {
+            let pass = prev.is_none_or(|prev| gate.passes(&cur, &prev, c));
+            if !pass && tracing {
+                dropped.push(*c);
+            }
+            pass
+        };
         let candidates = self
             .motion
-            .process(frame.luma(), frame.pts_s)
+            .process_filtered(cur, frame.pts_s, &mut keep)
             .map_err(|e| e.context(format!("camera {}", self.camera)))?
             .to_vec();
-        // The change test needs the previous frame in the same place: not on a shaken frame
-        // (candidates are then in the calibration's frame, not the image's).
-        let gate = self.cfg.change_gate();
-        let shaken = self.motion.stats().shift_compensated;
-        let candidates: Vec<Candidate> = match &self.prev {
-            Some(prev) if gate.min_grey > 0.0 && !shaken => {
-                let (cur, prev) = (frame.luma(), prev.luma());
-                let before = candidates.len();
-                let mut kept = candidates;
-                kept.retain(|c| gate.passes(&cur, &prev, c));
-                self.stats.unchanged_candidates += (before - kept.len()) as u64;
-                kept
-            }
-            _ => candidates,
-        };
+        self.stats.unchanged_candidates += u64::from(self.motion.stats().filtered);
         let candidates = &candidates[..];
         self.stats.frames += 1;
         self.stats.candidates += candidates.len() as u64;
         if let Some(trace) = &mut self.trace {
-            trace
-                .candidates
-                .extend(candidates.iter().map(|c| CandidateTrace {
-                    t_s: frame.pts_s,
+            let t_s = frame.pts_s;
+            let tr = |unchanged: bool| {
+                move |c: &Candidate| CandidateTrace {
+                    t_s,
                     x_px: c.x_px,
                     y_px: c.y_px,
-                }));
+                    unchanged,
+                }
+            };
+            trace.candidates.extend(candidates.iter().map(tr(false)));
+            trace.candidates.extend(dropped.iter().map(tr(true)));
+            trace.frames.push(FrameTrace {
+                t_s,
+                motion: self.motion.stats(),
+            });
         }
         self.now_s = frame.pts_s;
         let finished = self.tracker.update(frame.pts_s, candidates);
