@@ -325,20 +325,6 @@ impl Candidate {
     pub fn elongation(&self) -> f64 {
         f64::from(self.length_px) / f64::from(self.width_px.max(1.0))
     }
-
-    /// The same candidate moved by (`dx_px`, `dy_px`) (its box by the rounded amounts).
-    pub fn translated(&self, dx_px: f64, dy_px: f64) -> Candidate {
-        let mv = |v: u32, d: f64| (f64::from(v) + d).round().max(0.0) as u32;
-        Candidate {
-            x_px: self.x_px + dx_px,
-            y_px: self.y_px + dy_px,
-            x_min_px: mv(self.x_min_px, dx_px),
-            x_max_px: mv(self.x_max_px, dx_px),
-            y_min_px: mv(self.y_min_px, dy_px),
-            y_max_px: mv(self.y_max_px, dy_px),
-            ..*self
-        }
-    }
 }
 
 /// What the detector did with the last frame, plus running totals.
@@ -658,6 +644,13 @@ impl MotionDetector {
         &self.roi
     }
 
+    /// The last frame registered onto the background, when the camera shook on it (`None` for
+    /// a still frame, which is used as it is).
+    pub fn registered(&self) -> Option<Luma<'_>> {
+        (self.stats.shift_compensated && self.stabilized.len() == self.width * self.height)
+            .then(|| Luma::new(&self.stabilized, self.width, self.height, self.width))
+    }
+
     /// The last frame's candidates (what [`MotionDetector::process`] returned).
     pub fn candidates(&self) -> &[Candidate] {
         &self.candidates
@@ -693,19 +686,20 @@ impl MotionDetector {
     /// Analyses one frame; returns its candidates (empty while warming up and on illumination
     /// events, floods and re-bases).
     pub fn process(&mut self, luma: Luma<'_>, pts_s: f64) -> Result<&[Candidate]> {
-        self.process_filtered(luma, pts_s, &mut |_| true)
+        self.process_filtered(luma, pts_s, &mut |_, _| true)
     }
 
     /// As [`MotionDetector::process`], keeping only the candidates `keep` accepts, decided before
     /// the per-frame cap ([`MotionConfig::max_candidates`]) so that what `keep` refuses (static
-    /// texture, say) never crowds out a faint moving object. `keep` sees image coordinates
-    /// (before the shake correction); refused candidates are counted in
+    /// texture, say) never crowds out a faint moving object. `keep` sees each candidate with the
+    /// frame as processed: in the background's geometry, so registered when the camera shook
+    /// (see [`MotionDetector::registered`]). Refused candidates are counted in
     /// [`MotionStats::filtered`].
     pub fn process_filtered(
         &mut self,
         luma: Luma<'_>,
         pts_s: f64,
-        keep: &mut dyn FnMut(&Candidate) -> bool,
+        keep: &mut dyn FnMut(&Candidate, Luma<'_>) -> bool,
     ) -> Result<&[Candidate]> {
         if luma.width() != self.width || luma.height() != self.height {
             bail!(
@@ -803,7 +797,7 @@ impl MotionDetector {
         &mut self,
         luma: Luma<'_>,
         shaken: bool,
-        keep: &mut dyn FnMut(&Candidate) -> bool,
+        keep: &mut dyn FnMut(&Candidate, Luma<'_>) -> bool,
     ) {
         // Illumination. On a shaken frame the tile sums of frame and background cover different
         // content: the previous frame's gains are kept, unless the median (robust to that)
@@ -864,7 +858,7 @@ impl MotionDetector {
         }
         self.update_noise(!collect);
         if collect {
-            self.extract_candidates(keep);
+            self.extract_candidates(keep, luma);
         }
         self.finish_stats();
     }
@@ -1247,7 +1241,11 @@ impl MotionDetector {
     }
 
     /// Labels the foreground and builds this frame's candidates.
-    fn extract_candidates(&mut self, keep: &mut dyn FnMut(&Candidate) -> bool) {
+    fn extract_candidates(
+        &mut self,
+        keep: &mut dyn FnMut(&Candidate, Luma<'_>) -> bool,
+        luma: Luma<'_>,
+    ) {
         self.comps.label(&self.fg);
         self.stats.components = self.comps.moments.len() as u32;
         self.moms.clear();
@@ -1326,16 +1324,7 @@ impl MotionDetector {
                 .map(|(c, _)| c),
         );
         let before = self.candidates.len();
-        if self.stats.shift_compensated {
-            // Candidates are in the background's geometry; `keep` sees the frame's.
-            let shift = self.stats.shift;
-            self.candidates.retain(|c| {
-                let (ox, oy) = shift.offset_at(c.x_px, c.y_px);
-                keep(&c.translated(ox, oy))
-            });
-        } else {
-            self.candidates.retain(|c| keep(c));
-        }
+        self.candidates.retain(|c| keep(c, luma));
         self.stats.filtered = (before - self.candidates.len()) as u32;
         if self.candidates.len() > cfg.max_candidates {
             self.stats.dropped_over_cap = (self.candidates.len() - cfg.max_candidates) as u32;

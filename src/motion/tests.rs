@@ -316,6 +316,45 @@ fn rotating_and_shaking_camera_is_registered() {
     );
 }
 
+/// A shaken frame is registered onto the background's geometry: the registered plane matches
+/// the unshaken view far better than the raw frame does (the change test of the pipeline
+/// compares registered frames), and a still frame has no registered plane.
+#[test]
+fn shaken_frame_is_registered_onto_the_still_view() {
+    const W: usize = 1280;
+    const H: usize = 720;
+    let calib = calib_rect(100.0, 60.0, 1180.0, 660.0, &[]);
+    let mut det = MotionDetector::new(&calib, W, H, MotionConfig::default()).unwrap();
+    let mut scene = Scene::new(W, H, 11);
+    scene.edge_px = 2.5;
+    for i in 0..10 {
+        let img = scene.frame(&[], 1.0, 1.0, 0.0, 0.0);
+        det.process(Luma::new(&img, W, H, W), i as f64 / 25.0)
+            .unwrap();
+        assert!(det.registered().is_none());
+    }
+    let still = scene.frame(&[], 0.0, 1.0, 0.0, 0.0);
+    let shaken = scene.frame_rotated(&[], 1.0, 1.0, 1.6, -0.7, 0.1f64.to_radians());
+    det.process(Luma::new(&shaken, W, H, W), 0.4).unwrap();
+    let reg = det.registered().expect("a shaken frame is registered");
+    let mad = |img: &dyn Fn(usize, usize) -> u8| {
+        let (mut sum, mut n) = (0u64, 0u64);
+        for y in (80..640).step_by(2) {
+            for x in (120..1160).step_by(2) {
+                sum += u64::from(img(x, y).abs_diff(still[y * W + x]));
+                n += 1;
+            }
+        }
+        sum as f64 / n as f64
+    };
+    let raw = mad(&|x, y| shaken[y * W + x]);
+    let registered = mad(&|x, y| reg.get(x, y));
+    assert!(
+        registered < 1.5 && registered * 5.0 < raw,
+        "mean |difference| from the still view: registered {registered:.2}, raw {raw:.2}"
+    );
+}
+
 #[test]
 fn shake_without_compensation_would_flood() {
     // The same 3-px shake with compensation off: shows the test above can fail.

@@ -256,6 +256,11 @@ pub struct CameraAnalysis {
     trace: Option<Trace>,
     /// The previous frame (for the temporal-change test of candidates).
     prev: Option<Frame>,
+    /// The previous frame registered onto the background, valid when `prev_was_registered`
+    /// (the camera shook on it: the change test compares frames in the background's geometry).
+    /// The buffer is kept for the next shaken frame.
+    prev_registered: Vec<u8>,
+    prev_was_registered: bool,
 }
 
 impl CameraAnalysis {
@@ -299,6 +304,8 @@ impl CameraAnalysis {
             stats: AnalysisStats::default(),
             trace: None,
             prev: None,
+            prev_registered: Vec::new(),
+            prev_was_registered: false,
         })
     }
 
@@ -341,9 +348,13 @@ impl CameraAnalysis {
         let gate = self.cfg.change_gate();
         let tracing = self.trace.is_some();
         let mut dropped: Vec<Candidate> = Vec::new();
-        let cur = frame.luma();
-        let prev = self.prev.as_ref().map(|p| p.luma());
-        let mut keep = |c: &Candidate| {
+        let (w, h) = (frame.luma().width(), frame.luma().height());
+        let prev = if self.prev_was_registered && self.prev_registered.len() == w * h {
+            Some(Luma::new(&self.prev_registered, w, h, w))
+        } else {
+            self.prev.as_ref().map(|p| p.luma())
+        };
+        let mut keep = |c: &Candidate, cur: Luma<'_>| {
             let pass = prev.is_none_or(|prev| gate.passes(&cur, &prev, c));
             if !pass && tracing {
                 dropped.push(*c);
@@ -352,10 +363,19 @@ impl CameraAnalysis {
         };
         let candidates = self
             .motion
-            .process_filtered(cur, frame.pts_s, &mut keep)
+            .process_filtered(frame.luma(), frame.pts_s, &mut keep)
             .map_err(|e| e.context(format!("camera {}", self.camera)))?
             .to_vec();
         self.stats.unchanged_candidates += u64::from(self.motion.stats().filtered);
+        // Keep this frame as the change test will need it next time (the buffer is reused).
+        self.prev_was_registered = match self.motion.registered() {
+            Some(reg) => {
+                self.prev_registered.clear();
+                self.prev_registered.extend_from_slice(reg.raw());
+                true
+            }
+            None => false,
+        };
         let candidates = &candidates[..];
         self.stats.frames += 1;
         self.stats.candidates += candidates.len() as u64;
