@@ -144,7 +144,7 @@ struct Totals {
     lost_reasons: BTreeMap<String, usize>,
 }
 
-/// One character per visible frame of a motion-lost object: `C` a candidate on it, `u` one on
+/// One character per visible frame of an object lost at motion or tracking: `C` a candidate on it, `u` one on
 /// it that the change test dropped, `R` re-based, `F` flood, `K` codec refresh, `I` illumination
 /// event, `W` warming up, `X` the candidate cap was hit, `s` shaken (compensated), `.` nothing;
 /// then its median contrast against the median tile noise.
@@ -309,6 +309,7 @@ fn main() -> Res<()> {
                         print_motion_frames(&trace, obj, &contrast[oi], half_frame_s);
                         "motion".to_string()
                     } else if followers.is_empty() {
+                        print_motion_frames(&trace, obj, &contrast[oi], half_frame_s);
                         "tracker".to_string()
                     } else if accepted {
                         "matching".to_string()

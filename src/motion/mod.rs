@@ -491,8 +491,12 @@ pub struct MotionDetector {
     gain_cols: Vec<f64>,
     /// Shake profiles and their references.
     profiles: Profiles,
-    /// A shaken frame registered onto the background (allocated at the first shaken frame).
+    /// The last shaken frame registered onto the background (allocated at the first shaken
+    /// frame; valid while `last_registered`), and a spare plane for the next one.
     stabilized: Vec<u8>,
+    stabilized_spare: Vec<u8>,
+    /// True when the last frame was registered.
+    last_registered: bool,
     /// Mean shift of the current run of shaken frames (a running average): far from zero, the
     /// camera moved rather than shook.
     run_shift_px: [f64; 2],
@@ -619,6 +623,8 @@ impl MotionDetector {
             gain_cols: vec![1.0; nx],
             profiles,
             stabilized: Vec::new(),
+            stabilized_spare: Vec::new(),
+            last_registered: false,
             run_shift_px: [0.0; 2],
             fg: Foreground::default(),
             comps: Components::default(),
@@ -647,7 +653,7 @@ impl MotionDetector {
     /// The last frame registered onto the background, when the camera shook on it (`None` for
     /// a still frame, which is used as it is).
     pub fn registered(&self) -> Option<Luma<'_>> {
-        (self.stats.shift_compensated && self.stabilized.len() == self.width * self.height)
+        (self.last_registered && self.stabilized.len() == self.width * self.height)
             .then(|| Luma::new(&self.stabilized, self.width, self.height, self.width))
     }
 
@@ -670,6 +676,7 @@ impl MotionDetector {
             + self.roi.memory_bytes()
             + self.anchors.memory_bytes()
             + self.stabilized.capacity()
+            + self.stabilized_spare.capacity()
             + (self.d4.capacity() + self.h_prev.capacity() + self.h_cur.capacity()) * 2
             + self.s_row.capacity() * 2
             + self.mask.capacity()
@@ -686,20 +693,21 @@ impl MotionDetector {
     /// Analyses one frame; returns its candidates (empty while warming up and on illumination
     /// events, floods and re-bases).
     pub fn process(&mut self, luma: Luma<'_>, pts_s: f64) -> Result<&[Candidate]> {
-        self.process_filtered(luma, pts_s, &mut |_, _| true)
+        self.process_filtered(luma, pts_s, &mut |_, _, _| true)
     }
 
     /// As [`MotionDetector::process`], keeping only the candidates `keep` accepts, decided before
     /// the per-frame cap ([`MotionConfig::max_candidates`]) so that what `keep` refuses (static
     /// texture, say) never crowds out a faint moving object. `keep` sees each candidate with the
-    /// frame as processed: in the background's geometry, so registered when the camera shook
-    /// (see [`MotionDetector::registered`]). Refused candidates are counted in
-    /// [`MotionStats::filtered`].
+    /// frame as processed, in the background's geometry (registered when the camera shook, see
+    /// [`MotionDetector::registered`]), and the previous frame's registered plane when that
+    /// frame was registered (else the caller's own previous frame is in the same geometry).
+    /// Refused candidates are counted in [`MotionStats::filtered`].
     pub fn process_filtered(
         &mut self,
         luma: Luma<'_>,
         pts_s: f64,
-        keep: &mut dyn FnMut(&Candidate, Luma<'_>) -> bool,
+        keep: &mut dyn FnMut(&Candidate, Luma<'_>, Option<Luma<'_>>) -> bool,
     ) -> Result<&[Candidate]> {
         if luma.width() != self.width || luma.height() != self.height {
             bail!(
@@ -763,6 +771,7 @@ impl MotionDetector {
                 );
                 self.rebase(luma);
                 self.profiles.reset();
+                self.last_registered = false;
                 self.finish_stats();
                 return Ok(&self.candidates);
             }
@@ -771,23 +780,35 @@ impl MotionDetector {
             self.run_shift_px = [0.0; 2];
             self.profiles.blend(0.1);
         }
+        // The previous frame's registered plane, for `keep` (moved out while `self` works).
+        let (w, h) = (self.width, self.height);
+        let prev_buf = self
+            .last_registered
+            .then(|| std::mem::take(&mut self.stabilized));
+        let prev = prev_buf.as_ref().map(|b| Luma::new(b, w, h, w));
         if !shaken {
-            self.process_registered(luma, false, keep);
+            self.process_registered(luma, false, prev, keep);
+            if let Some(b) = prev_buf {
+                self.stabilized = b;
+            }
+            self.last_registered = false;
             return Ok(&self.candidates);
         }
         // Register the frame onto the background, then process it as a still one.
-        let mut buf = std::mem::take(&mut self.stabilized);
-        buf.resize(self.width * self.height, 0);
+        let mut buf = std::mem::take(&mut self.stabilized_spare);
+        buf.resize(w * h, 0);
         shake::stabilize(
             luma, &shift, &self.roi, &self.bg, self.bx0, self.by0, self.bw, &mut buf,
         );
         self.stats.shift_compensated = true;
-        self.process_registered(
-            Luma::new(&buf, self.width, self.height, self.width),
-            true,
-            keep,
-        );
+        self.process_registered(Luma::new(&buf, w, h, w), true, prev, keep);
+        // The planes swap roles: no copy.
+        self.stabilized_spare = match prev_buf {
+            Some(b) => b,
+            None => std::mem::take(&mut self.stabilized),
+        };
         self.stabilized = buf;
+        self.last_registered = true;
         Ok(&self.candidates)
     }
 
@@ -797,7 +818,8 @@ impl MotionDetector {
         &mut self,
         luma: Luma<'_>,
         shaken: bool,
-        keep: &mut dyn FnMut(&Candidate, Luma<'_>) -> bool,
+        prev: Option<Luma<'_>>,
+        keep: &mut dyn FnMut(&Candidate, Luma<'_>, Option<Luma<'_>>) -> bool,
     ) {
         // Illumination. On a shaken frame the tile sums of frame and background cover different
         // content: the previous frame's gains are kept, unless the median (robust to that)
@@ -858,7 +880,7 @@ impl MotionDetector {
         }
         self.update_noise(!collect);
         if collect {
-            self.extract_candidates(keep, luma);
+            self.extract_candidates(keep, luma, prev);
         }
         self.finish_stats();
     }
@@ -1243,8 +1265,9 @@ impl MotionDetector {
     /// Labels the foreground and builds this frame's candidates.
     fn extract_candidates(
         &mut self,
-        keep: &mut dyn FnMut(&Candidate, Luma<'_>) -> bool,
+        keep: &mut dyn FnMut(&Candidate, Luma<'_>, Option<Luma<'_>>) -> bool,
         luma: Luma<'_>,
+        prev: Option<Luma<'_>>,
     ) {
         self.comps.label(&self.fg);
         self.stats.components = self.comps.moments.len() as u32;
@@ -1324,7 +1347,7 @@ impl MotionDetector {
                 .map(|(c, _)| c),
         );
         let before = self.candidates.len();
-        self.candidates.retain(|c| keep(c, luma));
+        self.candidates.retain(|c| keep(c, luma, prev));
         self.stats.filtered = (before - self.candidates.len()) as u32;
         if self.candidates.len() > cfg.max_candidates {
             self.stats.dropped_over_cap = (self.candidates.len() - cfg.max_candidates) as u32;

@@ -256,11 +256,6 @@ pub struct CameraAnalysis {
     trace: Option<Trace>,
     /// The previous frame (for the temporal-change test of candidates).
     prev: Option<Frame>,
-    /// The previous frame registered onto the background, valid when `prev_was_registered`
-    /// (the camera shook on it: the change test compares frames in the background's geometry).
-    /// The buffer is kept for the next shaken frame.
-    prev_registered: Vec<u8>,
-    prev_was_registered: bool,
 }
 
 impl CameraAnalysis {
@@ -304,8 +299,6 @@ impl CameraAnalysis {
             stats: AnalysisStats::default(),
             trace: None,
             prev: None,
-            prev_registered: Vec::new(),
-            prev_was_registered: false,
         })
     }
 
@@ -348,13 +341,11 @@ impl CameraAnalysis {
         let gate = self.cfg.change_gate();
         let tracing = self.trace.is_some();
         let mut dropped: Vec<Candidate> = Vec::new();
-        let (w, h) = (frame.luma().width(), frame.luma().height());
-        let prev = if self.prev_was_registered && self.prev_registered.len() == w * h {
-            Some(Luma::new(&self.prev_registered, w, h, w))
-        } else {
-            self.prev.as_ref().map(|p| p.luma())
-        };
-        let mut keep = |c: &Candidate, cur: Luma<'_>| {
+        // Frames are compared in the background's geometry: the motion detector hands over the
+        // previous frame registered when the camera shook on it.
+        let prev_frame = self.prev.as_ref().map(|p| p.luma());
+        let mut keep = |c: &Candidate, cur: Luma<'_>, prev_registered: Option<Luma<'_>>| {
+            let prev = prev_registered.or(prev_frame);
             let pass = prev.is_none_or(|prev| gate.passes(&cur, &prev, c));
             if !pass && tracing {
                 dropped.push(*c);
@@ -367,15 +358,6 @@ impl CameraAnalysis {
             .map_err(|e| e.context(format!("camera {}", self.camera)))?
             .to_vec();
         self.stats.unchanged_candidates += u64::from(self.motion.stats().filtered);
-        // Keep this frame as the change test will need it next time (the buffer is reused).
-        self.prev_was_registered = match self.motion.registered() {
-            Some(reg) => {
-                self.prev_registered.clear();
-                self.prev_registered.extend_from_slice(reg.raw());
-                true
-            }
-            None => false,
-        };
         let candidates = &candidates[..];
         self.stats.frames += 1;
         self.stats.candidates += candidates.len() as u64;
