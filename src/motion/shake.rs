@@ -115,13 +115,17 @@ impl Profiles {
             let top = usize::from(y >= y_mid);
             for &s in roi.row(y) {
                 let (a, b) = (s.x0 as usize, s.x1 as usize);
-                for (half, lo, hi) in [(0, a, b.min(x_mid)), (1, a.max(x_mid), b)] {
-                    if hi > lo {
-                        let len = (hi - lo) as f64;
-                        row_n[half][y - by0] += (hi - lo) as u32;
-                        sx[half] += len * (lo + hi - 1) as f64 / 2.0;
-                        nx[half] += len;
-                    }
+                // Cut at tile boundaries, each piece to the half of its start, as the pre-pass
+                // adds them up.
+                let mut lo = a;
+                while lo < b {
+                    let hi = ((lo / tw + 1) * tw).min(b);
+                    let half = usize::from(lo >= x_mid);
+                    let len = (hi - lo) as f64;
+                    row_n[half][y - by0] += (hi - lo) as u32;
+                    sx[half] += len * (lo + hi - 1) as f64 / 2.0;
+                    nx[half] += len;
+                    lo = hi;
                 }
                 let len = (b - a) as f64;
                 sy[top] += len * y as f64;
