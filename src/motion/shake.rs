@@ -254,30 +254,32 @@ impl Profiles {
     pub fn estimate(&mut self, radius: usize, min_score: f64) -> Shift {
         let est =
             |r: &mut AxisProfile, cur: &[f32]| r.estimate(cur, radius).filter(|e| e.1 >= min_score);
-        let ex: Vec<Option<(f64, f64)>> = (0..3)
-            .map(|k| est(&mut self.ref_cols[k], &self.cols[k]))
-            .collect();
-        let ey: Vec<Option<(f64, f64)>> = (0..3)
-            .map(|k| est(&mut self.ref_rows[k], &self.rows[k]))
-            .collect();
+        let ex: [Option<(f64, f64)>; 3] =
+            std::array::from_fn(|k| est(&mut self.ref_cols[k], &self.cols[k]));
+        let ey: [Option<(f64, f64)>; 3] =
+            std::array::from_fn(|k| est(&mut self.ref_rows[k], &self.rows[k]));
         let mut shift = self.still();
         // Rotation: vertical lags of the left and right parts, horizontal ones of top and bottom.
-        let mut angles = Vec::new();
-        if let (Some(l), Some(r)) = (ey[1], ey[2]) {
-            let d = self.half_x[1] - self.half_x[0];
-            if d > 1.0 {
-                angles.push((r.0 - l.0) / d);
-            }
-        }
-        if let (Some(t), Some(b)) = (ex[1], ex[2]) {
-            let d = self.half_y[1] - self.half_y[0];
-            if d > 1.0 {
-                angles.push(-(b.0 - t.0) / d);
-            }
-        }
-        if !angles.is_empty() {
-            shift.rotation_rad = (angles.iter().sum::<f64>() / angles.len() as f64)
-                .clamp(-MAX_ROTATION_RAD, MAX_ROTATION_RAD);
+        let (dx_halves, dy_halves) = (
+            self.half_x[1] - self.half_x[0],
+            self.half_y[1] - self.half_y[0],
+        );
+        let angles = [
+            match (ey[1], ey[2]) {
+                (Some(l), Some(r)) if dx_halves > 1.0 => Some((r.0 - l.0) / dx_halves),
+                _ => None,
+            },
+            match (ex[1], ex[2]) {
+                (Some(t), Some(b)) if dy_halves > 1.0 => Some(-(b.0 - t.0) / dy_halves),
+                _ => None,
+            },
+        ];
+        let (sum, n) = angles
+            .iter()
+            .flatten()
+            .fold((0.0, 0.0), |(s, n), a| (s + a, n + 1.0));
+        if n > 0.0 {
+            shift.rotation_rad = (sum / n).clamp(-MAX_ROTATION_RAD, MAX_ROTATION_RAD);
         }
         // Translation at the centre: from both halves where both were measured (a rotation
         // smears the whole-width profile), else from the whole profile.
