@@ -380,11 +380,14 @@ pub(crate) struct AxisProfile {
     has_reference: bool,
     grad_cur: Vec<f32>,
     grad_ref: Vec<f32>,
+    /// Prefix sums of the squared reference gradient (scratch).
+    prefix: Vec<f64>,
 }
 
 impl AxisProfile {
     pub fn memory_bytes(&self) -> usize {
         (self.reference.capacity() + self.grad_cur.capacity() + self.grad_ref.capacity()) * 4
+            + self.prefix.capacity() * 8
     }
 
     /// Replaces the reference with `cur`.
@@ -420,17 +423,22 @@ impl AxisProfile {
         if energy_c <= 1e-6 {
             return None;
         }
+        // Energy of every window of the reference from prefix sums; the products with four
+        // independent sums (the loop runs once per lag over the whole profile).
+        self.prefix.clear();
+        self.prefix.push(0.0);
+        let mut acc = 0.0f64;
+        for &v in r {
+            acc += f64::from(v) * f64::from(v);
+            self.prefix.push(acc);
+        }
         let mut scores = vec![0.0f64; 2 * radius + 1];
         for (k, sc) in scores.iter_mut().enumerate() {
             let lag = k as isize - radius as isize;
             // cur[i] ~ ref[i - lag].
-            let rr = &r[(lo as isize - lag) as usize..(hi as isize - lag) as usize];
-            let mut num = 0.0f64;
-            let mut er = 0.0f64;
-            for (&a, &b) in g[lo..hi].iter().zip(rr) {
-                num += f64::from(a) * f64::from(b);
-                er += f64::from(b) * f64::from(b);
-            }
+            let (a0, a1) = ((lo as isize - lag) as usize, (hi as isize - lag) as usize);
+            let num = dot(&g[lo..hi], &r[a0..a1]);
+            let er = self.prefix[a1] - self.prefix[a0];
             *sc = if er > 1e-6 {
                 num / (energy_c * er).sqrt()
             } else {
@@ -452,6 +460,24 @@ impl AxisProfile {
         }
         Some((lag, peak))
     }
+}
+
+/// The dot product of `a` and `b` (equal lengths), in f64 with four independent sums.
+fn dot(a: &[f32], b: &[f32]) -> f64 {
+    let mut s = [0.0f64; 4];
+    let (ca, cb) = (a.chunks_exact(4), b.chunks_exact(4));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for k in 0..4 {
+            s[k] += f64::from(x[k]) * f64::from(y[k]);
+        }
+    }
+    let tail: f64 = ra
+        .iter()
+        .zip(rb)
+        .map(|(&x, &y)| f64::from(x) * f64::from(y))
+        .sum();
+    s[0] + s[1] + s[2] + s[3] + tail
 }
 
 /// First differences of a profile.
@@ -489,6 +515,25 @@ mod tests {
         let bright: Vec<f32> = texture(400, 2.0).iter().map(|v| v * 1.4 + 10.0).collect();
         let (lag, _) = a.estimate(&bright, 8).unwrap();
         assert!((lag - 2.0).abs() < 0.2);
+    }
+
+    #[test]
+    fn dot_matches_the_plain_sum() {
+        for n in [0usize, 1, 3, 4, 5, 1001] {
+            let a: Vec<f32> = (0..n).map(|i| ((i * 37) % 101) as f32 - 50.0).collect();
+            let b: Vec<f32> = (0..n)
+                .map(|i| ((i * 53) % 89) as f32 * 0.5 - 20.0)
+                .collect();
+            let plain: f64 = a
+                .iter()
+                .zip(&b)
+                .map(|(&x, &y)| f64::from(x) * f64::from(y))
+                .sum();
+            assert!(
+                (dot(&a, &b) - plain).abs() <= 1e-9 * plain.abs().max(1.0),
+                "n {n}"
+            );
+        }
     }
 
     #[test]
