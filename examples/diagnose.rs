@@ -249,14 +249,20 @@ fn main() -> Res<()> {
         let matches = match_events(&truth, &events, &MatchParams::default());
         tot.seconds += truth.duration_s;
         println!(
-            "== {} ({}, {} objects, tags {:?}): {} events, {:.0} candidates/frame, {} tracks",
+            "== {} ({}, {} objects, tags {:?}): {} events, {:.0} candidates/frame, {} tracks, \
+             {} frames registered",
             truth.clip,
             truth.scene.time_of_day,
             truth.objects.len(),
             truth.tags,
             events.len(),
             trace.candidates.len() as f64 / f64::from(truth.frames.max(1)),
-            trace.tracks.len()
+            trace.tracks.len(),
+            trace
+                .frames
+                .iter()
+                .filter(|f| f.motion.shift_compensated)
+                .count()
         );
         for (oi, obj) in truth.objects.iter().enumerate() {
             tot.objects += 1;

@@ -459,10 +459,30 @@ impl CameraAnalysis {
     /// continues a pending fall (or is continued by a fall) is stitched to it when the joined
     /// points still fit a fall.
     fn judge(&mut self, track: Track) {
-        self.judge_points(track.id, track.track_points());
+        self.judge_track(track.id, track.track_points());
     }
 
     /// [`CameraAnalysis::judge`] on a track's id and points.
+    fn judge_track(&mut self, track_id: u64, points: Vec<TrackPoint>) {
+        // A track that coasted through a long gap may have picked up something else on the far
+        // side for its last few points (a bird, a leaf where the object's path led): when the
+        // whole is not a fall, its parts are judged on their own (stitching may still join
+        // them).
+        if let Some(at) = largest_gap(&points, SPLIT_GAP_S)
+            && points.len() - at <= SPLIT_MAX_TAIL_POINTS
+            && !matches!(assess(&self.facade, &points).verdict, Verdict::Fall(_))
+        {
+            let tail = points[at..].to_vec();
+            let mut head = points;
+            head.truncate(at);
+            self.judge_points(track_id, head);
+            self.judge_points(track_id, tail);
+            return;
+        }
+        self.judge_points(track_id, points);
+    }
+
+    /// Judges one track's (or part's) points: stitching, rain, the physics' verdict.
     fn judge_points(&mut self, track_id: u64, points: Vec<TrackPoint>) {
         self.stats.tracks += 1;
         if points.is_empty() {
@@ -757,6 +777,22 @@ fn entry_speed_m_s(f: &Features) -> f64 {
     if v.is_finite() { v.max(0.0) } else { 0.0 }
 }
 
+/// A gap in a track at least this long (a coast through missed frames) splits a track that is
+/// not a fall as a whole, seconds.
+const SPLIT_GAP_S: f64 = 0.2;
+
+/// ... and leaves at most this many points after it.
+const SPLIT_MAX_TAIL_POINTS: usize = 4;
+
+/// The index of the first point after the longest gap in `points` of at least `min_gap_s`.
+fn largest_gap(points: &[TrackPoint], min_gap_s: f64) -> Option<usize> {
+    (1..points.len())
+        .map(|i| (i, points[i].t_s - points[i - 1].t_s))
+        .filter(|&(_, gap)| gap >= min_gap_s)
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(i, _)| i)
+}
+
 /// Longest gap between two tracks of one falling object (an occlusion by a balcony or a tree,
 /// a stretch of missed detections) that stitching bridges, seconds.
 const MAX_GAP_S: f64 = 0.8;
@@ -968,6 +1004,53 @@ mod tests {
         assert_eq!(out.len(), 1, "one event");
         assert_eq!(out[0].event.origin.floor, 12);
         assert_eq!(an.stats().stitched, 1);
+    }
+
+    /// A fall tracked for 1.6 s whose track then coasted 0.3 s and picked up three detections of
+    /// something else off to the side: the whole is not a fall, the track before the gap is,
+    /// from the right floor.
+    #[test]
+    fn a_track_that_picked_up_something_else_after_a_gap_is_judged_without_it() {
+        use crate::physics::sim::{FallingObject, Observer, Scene, SceneSpec};
+        use rand::SeedableRng;
+        let scene = Scene::new(SceneSpec {
+            pitch_deg: 28.0,
+            ..SceneSpec::default()
+        });
+        let (w, h) = (scene.spec.width_px, scene.spec.height_px);
+        let release = [scene.bay_centre_m(3), scene.floor_base_m(12) + 1.2, 0.5];
+        let path = FallingObject::drop(1.0, release, 35.0).path(25.0, 11.0);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
+        let all = Observer::default().observe(&scene.camera, &path, &mut rng);
+        let mut points: Vec<TrackPoint> = all.iter().copied().filter(|p| p.t_s < 1.6).collect();
+        let last = *points.last().unwrap();
+        for k in 0..3 {
+            points.push(TrackPoint {
+                t_s: last.t_s + 0.32 + 0.04 * k as f64,
+                x_px: last.x_px - 70.0 - 6.0 * k as f64,
+                y_px: last.y_px + 20.0 + 2.0 * k as f64,
+                ..last
+            });
+        }
+        let facade = FacadeModel::new(&scene.calib, w, h).unwrap();
+        assert!(
+            matches!(assess(&facade, &points).verdict, Verdict::Reject(_)),
+            "the whole track is not a fall"
+        );
+        let mut an = CameraAnalysis::new(
+            &scene.calib,
+            w,
+            h,
+            &AnalysisConfig::default(),
+            None,
+            LabelConfig::default(),
+        )
+        .unwrap();
+        an.judge_track(1, points);
+        let mut out = Vec::new();
+        an.release_pending(true, &mut out);
+        assert_eq!(out.len(), 1, "one event");
+        assert_eq!(out[0].event.origin.floor, 12);
     }
 
     /// Heavy rain near the camera chains drops into tracks that enter the picture already

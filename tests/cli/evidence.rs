@@ -12,7 +12,7 @@ use crate::harness::{sample, tempdir};
 
 /// Sample clips with a thrown object whose fall fallwatch reports today (the others are listed
 /// with their reasons in the README's accuracy section).
-const DETECTED: [&str; 2] = ["day-throw-box-cloud", "tiny-720p"];
+const DETECTED: [&str; 3] = ["day-drop-bottle", "day-throw-box-cloud", "tiny-720p"];
 /// Sample clips with no falling object.
 const DISTRACTORS_ONLY: [&str; 3] = ["birds-only", "leaves-only", "night-insects"];
 
