@@ -781,7 +781,8 @@ fn entry_speed_m_s(f: &Features) -> f64 {
 /// not a fall as a whole, seconds.
 const SPLIT_GAP_S: f64 = 0.2;
 
-/// ... and leaves at most this many points after it.
+/// The split is made only when at most this many points follow the gap (a few detections of
+/// something else, not the rest of a second object's track).
 const SPLIT_MAX_TAIL_POINTS: usize = 4;
 
 /// The index of the first point after the longest gap in `points` of at least `min_gap_s`.
