@@ -440,9 +440,10 @@ pub fn suppress_variable(mask: &mut [u8], s: &[i16], v0: &[u8], v1: &[u8], var_m
     kept
 }
 
-// --- shifted background for camera shake ----------------------------------------------------------
+// --- resampling a shaken frame onto the background ------------------------------------------
 
-/// Bilinear sample of a background shifted by a fraction of a pixel:
+/// Bilinear sample of a row pair shifted by a fraction of a pixel (a shaken frame registered
+/// onto the background, see `shake::stabilize`):
 /// `out[x] = round(lerp(lerp(r0[x], r0[x + 1], wx), lerp(r1[x], r1[x + 1], wx), wy))` with
 /// weights in Q15 (`0..=32767`), computed in Q7 with each lerp `a + ((b - a) w + 2^14) >> 15`.
 /// `r0`, `r1` are one longer than `out`.

@@ -355,9 +355,9 @@ pub struct MotionStats {
     pub splits: u32,
     /// See `splits`.
     pub merges: u32,
-    /// The last frame's estimated translation.
+    /// The last frame's estimated motion (translation and rotation).
     pub shift: Shift,
-    /// True when the last frame was compared against a shifted background.
+    /// True when the last frame was registered onto the background (the camera shook).
     pub shift_compensated: bool,
     /// True when the last frame was a global illumination event.
     pub illumination_event: bool,
