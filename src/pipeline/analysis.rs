@@ -877,6 +877,44 @@ mod tests {
             .collect()
     }
 
+    use crate::physics::sim::{FallingObject, Observer, Scene, SceneSpec};
+    use rand::SeedableRng;
+
+    /// The simulated camera of the judging tests (floors 3 to 13 in view).
+    fn sim_scene() -> Scene {
+        Scene::new(SceneSpec {
+            pitch_deg: 28.0,
+            ..SceneSpec::default()
+        })
+    }
+
+    /// `fall` as the camera of `scene` tracks it at 25 fps until `until_s`, with noise seeded
+    /// by `seed`.
+    fn observed(scene: &Scene, fall: &FallingObject, until_s: f64, seed: u64) -> Vec<TrackPoint> {
+        let path = fall.path(25.0, until_s);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        Observer::default().observe(&scene.camera, &path, &mut rng)
+    }
+
+    /// A camera analysis of `scene` with the default settings and no detector.
+    fn sim_analysis(scene: &Scene) -> CameraAnalysis {
+        let (w, h) = (scene.spec.width_px, scene.spec.height_px);
+        CameraAnalysis::new(
+            &scene.calib,
+            w,
+            h,
+            &AnalysisConfig::default(),
+            None,
+            LabelConfig::default(),
+        )
+        .unwrap()
+    }
+
+    /// The facade model of `scene`.
+    fn sim_facade(scene: &Scene) -> FacadeModel {
+        FacadeModel::new(&scene.calib, scene.spec.width_px, scene.spec.height_px).unwrap()
+    }
+
     #[test]
     fn a_fall_broken_by_an_occlusion_continues() {
         let a = fall_points(0.0, 12); // 0.00 .. 0.44 s
@@ -969,35 +1007,18 @@ mod tests {
     /// a fall on its own; together they are one, from the right floor.
     #[test]
     fn a_fall_whose_parts_are_not_falls_alone_is_stitched() {
-        use crate::physics::sim::{FallingObject, Observer, Scene, SceneSpec};
-        use rand::SeedableRng;
-        let scene = Scene::new(SceneSpec {
-            pitch_deg: 28.0,
-            ..SceneSpec::default()
-        });
-        let (w, h) = (scene.spec.width_px, scene.spec.height_px);
+        let scene = sim_scene();
         let release = [scene.bay_centre_m(3), scene.floor_base_m(12) + 1.2, 0.5];
-        let fall = FallingObject::drop(1.0, release, 35.0);
-        let path = fall.path(25.0, 11.0);
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
-        let all = Observer::default().observe(&scene.camera, &path, &mut rng);
+        let all = observed(&scene, &FallingObject::drop(1.0, release, 35.0), 11.0, 7);
         let first: Vec<TrackPoint> = all.iter().copied().filter(|p| p.t_s < 1.4).collect();
         let rest: Vec<TrackPoint> = all.iter().copied().filter(|p| p.t_s > 2.1).collect();
-        let facade = FacadeModel::new(&scene.calib, w, h).unwrap();
+        let facade = sim_facade(&scene);
         assert!(matches!(
             assess(&facade, &first).verdict,
             Verdict::Reject(_)
         ));
         assert!(matches!(assess(&facade, &rest).verdict, Verdict::Reject(_)));
-        let mut an = CameraAnalysis::new(
-            &scene.calib,
-            w,
-            h,
-            &AnalysisConfig::default(),
-            None,
-            LabelConfig::default(),
-        )
-        .unwrap();
+        let mut an = sim_analysis(&scene);
         an.judge_points(1, first);
         an.judge_points(2, rest);
         let mut out = Vec::new();
@@ -1012,17 +1033,9 @@ mod tests {
     /// from the right floor.
     #[test]
     fn a_track_that_picked_up_something_else_after_a_gap_is_judged_without_it() {
-        use crate::physics::sim::{FallingObject, Observer, Scene, SceneSpec};
-        use rand::SeedableRng;
-        let scene = Scene::new(SceneSpec {
-            pitch_deg: 28.0,
-            ..SceneSpec::default()
-        });
-        let (w, h) = (scene.spec.width_px, scene.spec.height_px);
+        let scene = sim_scene();
         let release = [scene.bay_centre_m(3), scene.floor_base_m(12) + 1.2, 0.5];
-        let path = FallingObject::drop(1.0, release, 35.0).path(25.0, 11.0);
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
-        let all = Observer::default().observe(&scene.camera, &path, &mut rng);
+        let all = observed(&scene, &FallingObject::drop(1.0, release, 35.0), 11.0, 9);
         let mut points: Vec<TrackPoint> = all.iter().copied().filter(|p| p.t_s < 1.6).collect();
         let last = *points.last().unwrap();
         for k in 0..3 {
@@ -1033,20 +1046,14 @@ mod tests {
                 ..last
             });
         }
-        let facade = FacadeModel::new(&scene.calib, w, h).unwrap();
         assert!(
-            matches!(assess(&facade, &points).verdict, Verdict::Reject(_)),
+            matches!(
+                assess(&sim_facade(&scene), &points).verdict,
+                Verdict::Reject(_)
+            ),
             "the whole track is not a fall"
         );
-        let mut an = CameraAnalysis::new(
-            &scene.calib,
-            w,
-            h,
-            &AnalysisConfig::default(),
-            None,
-            LabelConfig::default(),
-        )
-        .unwrap();
+        let mut an = sim_analysis(&scene);
         an.judge_track(1, points);
         let mut out = Vec::new();
         an.release_pending(true, &mut out);
@@ -1059,34 +1066,19 @@ mod tests {
     /// above the picture); four within a few seconds are rain, and none is reported.
     #[test]
     fn in_rain_tracks_entering_at_full_speed_are_not_falls() {
-        use crate::physics::sim::{FallingObject, Observer, Scene, SceneSpec};
-        use rand::SeedableRng;
-        let scene = Scene::new(SceneSpec {
-            pitch_deg: 28.0,
-            ..SceneSpec::default()
-        });
-        let (w, h) = (scene.spec.width_px, scene.spec.height_px);
+        let scene = sim_scene();
         // Released at floor 24, far above the picture (floors 3 to 13 in view).
         let fast = |bay: u32, t0_s: f64, seed: u64| -> Vec<TrackPoint> {
             let release = [scene.bay_centre_m(bay), scene.floor_base_m(24), 0.5];
-            let path = FallingObject::drop(t0_s, release, 40.0).path(25.0, t0_s + 8.0);
-            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-            Observer::default().observe(&scene.camera, &path, &mut rng)
-        };
-        let new = || {
-            CameraAnalysis::new(
-                &scene.calib,
-                w,
-                h,
-                &AnalysisConfig::default(),
-                None,
-                LabelConfig::default(),
+            observed(
+                &scene,
+                &FallingObject::drop(t0_s, release, 40.0),
+                t0_s + 8.0,
+                seed,
             )
-            .unwrap()
         };
-        let facade = FacadeModel::new(&scene.calib, w, h).unwrap();
         let alone = fast(2, 0.0, 1);
-        let a = assess(&facade, &alone);
+        let a = assess(&sim_facade(&scene), &alone);
         assert!(matches!(a.verdict, Verdict::Fall(_)), "{:?}", a.features);
         assert!(
             entry_speed_m_s(&a.features) >= RAIN_ENTRY_M_S,
@@ -1094,13 +1086,13 @@ mod tests {
             a.features
         );
 
-        let mut dry = new();
+        let mut dry = sim_analysis(&scene);
         dry.judge_points(1, alone);
         let mut out = Vec::new();
         dry.release_pending(true, &mut out);
         assert_eq!(out.len(), 1, "dry: the fall is reported");
 
-        let mut wet = new();
+        let mut wet = sim_analysis(&scene);
         for k in 0..4u64 {
             wet.judge_points(k, fast(1 + k as u32, 0.4 * k as f64, 10 + k));
         }
