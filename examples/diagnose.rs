@@ -11,6 +11,8 @@
 //!
 //! `--verbose` adds the physics features and score terms of false alarms and of tracks lost in
 //! the physics; `DIAG_POINTS=1` also prints those tracks' points against the truth;
+//! `DIAG_NEAR=1` prints, for every visible truth point of an object lost at motion or tracking,
+//! the nearest candidate (distance, position, dropped by the change test);
 //! `ANALYSIS_TOML='[motion] k_sigma = 4.0'` tries other analysis settings.
 
 use std::collections::BTreeMap;
@@ -164,6 +166,22 @@ fn print_motion_frames(trace: &Trace, obj: &ObjectTruth, contrast: &[(f64, f64)]
             .map(|c| c.unchanged)
             .min();
         let f = trace.frames.iter().find(|f| (f.t_s - q.t_s).abs() <= half);
+        if std::env::var("DIAG_NEAR").is_ok() {
+            let best = trace
+                .candidates
+                .iter()
+                .filter(|c| (c.t_s - q.t_s).abs() <= half)
+                .map(|c| ((c.x_px - q.x_px).hypot(c.y_px - q.y_px), c))
+                .min_by(|a, b| a.0.total_cmp(&b.0));
+            println!(
+                "      t {:.2} truth ({:.0},{:.0}) size {:.1}: nearest {:?}",
+                q.t_s,
+                q.x_px,
+                q.y_px,
+                q.size_px,
+                best.map(|(d, c)| (format!("{d:.1}"), c.x_px as i32, c.y_px as i32, c.unchanged))
+            );
+        }
         let code = match (hit, f.map(|f| f.motion)) {
             (Some(false), _) => 'C',
             (Some(true), _) => 'u',
