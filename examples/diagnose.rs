@@ -11,6 +11,7 @@
 //!
 //! `--verbose` adds the physics features and score terms of false alarms and of tracks lost in
 //! the physics; `DIAG_POINTS=1` also prints those tracks' points against the truth;
+//! `DIAG_FRAMES=1` prints every frame's motion statistics (shift, refresh, warm-up, foreground);
 //! `DIAG_NEAR=1` prints, for every visible truth point of an object lost at motion or tracking,
 //! the nearest candidate (distance, position, dropped by the change test);
 //! `ANALYSIS_TOML='[motion] k_sigma = 4.0'` tries other analysis settings.
@@ -268,7 +269,7 @@ fn main() -> Res<()> {
         tot.seconds += truth.duration_s;
         println!(
             "== {} ({}, {} objects, tags {:?}): {} events, {:.0} candidates/frame, {} tracks, \
-             {} frames registered",
+             {} frames registered, {} refreshes",
             truth.clip,
             truth.scene.time_of_day,
             truth.objects.len(),
@@ -280,8 +281,30 @@ fn main() -> Res<()> {
                 .frames
                 .iter()
                 .filter(|f| f.motion.shift_compensated)
-                .count()
+                .count(),
+            trace.frames.iter().filter(|f| f.motion.refresh).count()
         );
+        if std::env::var("DIAG_FRAMES").is_ok() {
+            for f in &trace.frames {
+                let m = &f.motion;
+                println!(
+                    "    frame t {:.2}: shift ({:+.2},{:+.2}) rot {:+.5} score {:.2} comp {} refresh {} \
+                     rebased {} warm {} fg {} cands {} noise {:.1}",
+                    f.t_s,
+                    m.shift.dx_px,
+                    m.shift.dy_px,
+                    m.shift.rotation_rad,
+                    m.shift.score,
+                    m.shift_compensated,
+                    m.refresh,
+                    m.rebased,
+                    m.warming_up,
+                    m.foreground_px,
+                    m.candidates,
+                    m.median_noise_grey
+                );
+            }
+        }
         for (oi, obj) in truth.objects.iter().enumerate() {
             tot.objects += 1;
             let visible: Vec<&_> = obj.track.iter().filter(|p| p.visible).collect();
