@@ -12,6 +12,7 @@ use crate::events::TrackPoint;
 use super::facade::FacadeModel;
 use super::fit::{
     BallisticFit, BallisticState, G_M_S2, LineFit, MIN_TERMINAL_M_S, Obs, PlaneFit, fit_ballistic,
+    fit_ballistic_bounded,
 };
 use super::origin::{FallEstimate, estimate};
 
@@ -54,6 +55,17 @@ pub const BASE_NOISE_PX: f64 = 1.0;
 pub const SIZE_NOISE_FRAC: f64 = 0.05;
 /// Score at and above which a track is a fall. Default 0.5.
 pub const ACCEPT_SCORE: f64 = 0.5;
+/// Lowest terminal speed of a light object (a rubbish bag), m/s: accepted only when its release
+/// was seen (see [`assess_with`]). Leaves and paper fall at 0.6-2 m/s. Default 3.5.
+pub const LIGHT_MIN_TERMINAL_M_S: f64 = 3.5;
+/// A light object's track must last this long, seconds, and fall this many storeys. Defaults
+/// 1.0 and 2.0.
+pub const LIGHT_MIN_DURATION_S: f64 = 1.0;
+/// See [`LIGHT_MIN_DURATION_S`].
+pub const LIGHT_MIN_STOREYS: f64 = 2.0;
+/// A light object's fitted downward speed at its first sighting is at most this fraction of its
+/// terminal speed: it was seen speeding up from the release. Default 0.5.
+pub const LIGHT_MAX_START_SPEED_FRAC: f64 = 0.5;
 
 /// Why a track is not a fall.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -476,7 +488,84 @@ pub fn assess(model: &FacadeModel, track: &[TrackPoint]) -> Assessment {
 }
 
 /// Assesses a candidate track: fall (with release point) or not (with a reason), and a score.
+///
+/// A light object (a rubbish bag) reaches a terminal speed of 3.5-6 m/s within half a second and
+/// then falls steadily, which in the picture is what a gliding bird or rain does: the evidence of
+/// a fall is only in its first half second. A track rejected as not accelerating (or too slow)
+/// is therefore a fall when the 3-D fit with terminal speeds down to
+/// [`LIGHT_MIN_TERMINAL_M_S`] explains it, the track is long ([`LIGHT_MIN_DURATION_S`],
+/// [`LIGHT_MIN_STOREYS`]), and the fitted downward speed at its first sighting is under
+/// [`LIGHT_MAX_START_SPEED_FRAC`] of the terminal speed: it was seen leaving its release.
 pub fn assess_with(model: &FacadeModel, track: &[TrackPoint], sm: &ScoreModel) -> Assessment {
+    let standard = assess_standard(model, track, sm);
+    let f = &standard.features;
+    let light_candidate = matches!(
+        standard.verdict,
+        Verdict::Reject(RejectReason::NotAccelerating | RejectReason::TooSlow)
+    ) && f.duration_s >= LIGHT_MIN_DURATION_S
+        && f.descent_storeys >= LIGHT_MIN_STOREYS
+        && f.end_speed_m_s >= 0.8 * LIGHT_MIN_TERMINAL_M_S;
+    if light_candidate && let Some(light) = assess_light(model, track, sm, f) {
+        return light;
+    }
+    standard
+}
+
+/// The light-object reading of a track the standard assessment rejected (see [`assess_with`]).
+fn assess_light(
+    model: &FacadeModel,
+    track: &[TrackPoint],
+    sm: &ScoreModel,
+    before: &Features,
+) -> Option<Assessment> {
+    let pts = clean_track(track);
+    let obs: Vec<Obs> = pts
+        .iter()
+        .map(|p| Obs {
+            t_s: p.t_s,
+            px: [p.x_px, p.y_px],
+            sigma_px: point_sigma_px(p),
+        })
+        .collect();
+    let plane = PlaneFit::fit(model, &obs)?;
+    let v_end = before.end_speed_m_s;
+    let init = BallisticState {
+        drag_per_m: G_M_S2 / (1.1 * v_end).clamp(LIGHT_MIN_TERMINAL_M_S, 40.0).powi(2),
+        ..initial_state(model, &plane)
+    };
+    let fit = fit_ballistic_bounded(model, &obs, &init, LIGHT_MIN_TERMINAL_M_S)?;
+    let mut f = before.clone();
+    fill_fit_features(&mut f, &fit, &obs);
+    // Downward speed at the first sighting (a bag sails sideways, so only the vertical counts).
+    let start_down_m_s = (-fit.state.vel_m_s[1]).max(0.0);
+    let seen_speeding_up = start_down_m_s <= LIGHT_MAX_START_SPEED_FRAC * f.terminal_speed_m_s;
+    if !seen_speeding_up {
+        return None;
+    }
+    // The acceleration and slowness terms measure against a heavy object's fall; this one's
+    // acceleration is accounted for by the fit's drag.
+    let (score, _) = sm.score(&Features {
+        g_ratio: f.g_ratio.max(sm.g_ratio_low),
+        descent_ratio: f.descent_ratio.max(sm.descent_ratio_ok),
+        ..f.clone()
+    });
+    if score < ACCEPT_SCORE {
+        return None;
+    }
+    let est = estimate(model, &fit, &plane, obs[obs.len() - 1].t_s);
+    if unseen_start(model, &est, &obs) {
+        return None;
+    }
+    Some(Assessment {
+        verdict: Verdict::Fall(Box::new(est)),
+        score,
+        features: f,
+    })
+}
+
+/// The assessment of a track against a fall of an object whose terminal speed is at least
+/// [`MIN_TERMINAL_M_S`].
+fn assess_standard(model: &FacadeModel, track: &[TrackPoint], sm: &ScoreModel) -> Assessment {
     let pts = clean_track(track);
     let mut f = Features::empty();
     f.n_points = pts.len();

@@ -439,8 +439,8 @@ pub fn max_drag_per_m() -> f64 {
     G_M_S2 / (MIN_TERMINAL_M_S * MIN_TERMINAL_M_S)
 }
 
-fn clamp_params(mut x: Params) -> Params {
-    x[6] = x[6].clamp(0.0, max_drag_per_m());
+fn clamp_params(mut x: Params, max_drag: f64) -> Params {
+    x[6] = x[6].clamp(0.0, max_drag);
     x[7] = x[7].clamp(-MAX_WIND_M_S, MAX_WIND_M_S);
     x
 }
@@ -458,10 +458,21 @@ pub fn fit_ballistic(
     obs: &[Obs],
     init: &BallisticState,
 ) -> Option<BallisticFit> {
-    if obs.len() < 4 {
+    fit_ballistic_bounded(model, obs, init, MIN_TERMINAL_M_S)
+}
+
+/// [`fit_ballistic`] with another lowest terminal speed (the drag's bound), m/s: the physics
+/// allows light objects (a rubbish bag, 3.5-6 m/s) only when their release was seen.
+pub fn fit_ballistic_bounded(
+    model: &FacadeModel,
+    obs: &[Obs],
+    init: &BallisticState,
+    min_terminal_m_s: f64,
+) -> Option<BallisticFit> {
+    if obs.len() < 4 || min_terminal_m_s.is_nan() || min_terminal_m_s <= 0.0 {
         return None;
     }
-    let mut solver = Solver::new(model, obs);
+    let mut solver = Solver::new(model, obs, G_M_S2 / (min_terminal_m_s * min_terminal_m_s));
     let init = solver.start(init);
     let throw_init = BallisticState {
         pos_m: [init.pos_m[0], init.pos_m[1], THROW_INIT.0],
@@ -519,10 +530,12 @@ struct Solver<'a> {
     t0: f64,
     scratch: Vec<[f64; 3]>,
     jac: Vec<[f64; N_PARAMS]>,
+    /// Largest drag allowed, 1/m.
+    max_drag: f64,
 }
 
 impl<'a> Solver<'a> {
-    fn new(model: &'a FacadeModel, obs: &'a [Obs]) -> Solver<'a> {
+    fn new(model: &'a FacadeModel, obs: &'a [Obs], max_drag: f64) -> Solver<'a> {
         Solver {
             model,
             obs,
@@ -530,6 +543,7 @@ impl<'a> Solver<'a> {
             t0: obs[0].t_s,
             scratch: Vec::with_capacity(obs.len()),
             jac: vec![[0.0; N_PARAMS]; 2 * obs.len()],
+            max_drag,
         }
     }
 
@@ -581,7 +595,7 @@ impl<'a> Solver<'a> {
 
     fn fit(&mut self, x0: &Params, hyp: OutwardHypothesis) -> Option<BallisticFit> {
         let n = self.obs.len();
-        let mut x = clamp_params(*x0);
+        let mut x = clamp_params(*x0, self.max_drag);
         let mut cur = self.eval(&x, hyp);
         let mut cost = Problem::cost(&cur);
         if !cost.is_finite() {
@@ -596,7 +610,7 @@ impl<'a> Solver<'a> {
             // Drag at a bound with the gradient pushing past it: hold it (active set), or the
             // clamped step is not the step the model predicted and every first trial fails.
             // The same for the wind at its limit.
-            let drag_held = (x[6] <= 0.0 && g[6] > 0.0) || (x[6] >= max_drag_per_m() && g[6] < 0.0);
+            let drag_held = (x[6] <= 0.0 && g[6] > 0.0) || (x[6] >= self.max_drag && g[6] < 0.0);
             let wind_held = x[7].abs() >= MAX_WIND_M_S && g[7] * x[7].signum() < 0.0;
             for k in hold(&mut a, [(6, drag_held), (7, wind_held)]) {
                 g[k] = 0.0;
@@ -613,7 +627,7 @@ impl<'a> Solver<'a> {
                     continue;
                 };
                 let step = chol.solve(&(-g));
-                let cand = clamp_params(x + step);
+                let cand = clamp_params(x + step, self.max_drag);
                 let e = self.eval(&cand, hyp);
                 let c = Problem::cost(&e);
                 if c.is_finite() && c < cost {
@@ -666,7 +680,7 @@ impl<'a> Solver<'a> {
         let scale = (chi2 / dof).max(1.0);
         // A drag at its bound is held there (an active constraint): its freedom would otherwise
         // inflate the covariance of everything it correlates with.
-        let drag_at_bound = x[6] <= 0.0 || x[6] >= max_drag_per_m();
+        let drag_at_bound = x[6] <= 0.0 || x[6] >= self.max_drag;
         let wind_at_bound = x[7].abs() >= MAX_WIND_M_S;
         let held = hold(&mut a, [(6, drag_at_bound), (7, wind_at_bound)]);
         let mut cov = a.try_inverse().map(|m| m * scale)?;
@@ -707,7 +721,7 @@ pub fn fit_hypothesis(
     if obs.len() < 4 {
         return None;
     }
-    let mut solver = Solver::new(model, obs);
+    let mut solver = Solver::new(model, obs, max_drag_per_m());
     let init = solver.start(init);
     solver.fit(&init.params(), hyp)
 }

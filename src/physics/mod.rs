@@ -31,11 +31,11 @@ pub mod sim;
 mod tests;
 
 pub use assess::{
-    ACCEPT_SCORE, Assessment, DEFAULT_SCORE_MODEL, Features, RejectReason, ScoreModel, Verdict,
-    assess, assess_with,
+    ACCEPT_SCORE, Assessment, DEFAULT_SCORE_MODEL, Features, LIGHT_MIN_TERMINAL_M_S, RejectReason,
+    ScoreModel, Verdict, assess, assess_with,
 };
 pub use camera::{Camera, FocalEstimate, FocalSource, Ray};
 pub use facade::{FacadeModel, FacadePoint};
-pub use fit::{G_M_S2, OutwardHypothesis};
+pub use fit::{G_M_S2, MIN_TERMINAL_M_S, OutwardHypothesis};
 pub use homography::Homography;
 pub use origin::{FallEstimate, Motion};

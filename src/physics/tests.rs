@@ -349,6 +349,51 @@ fn bag_with_drag_is_accepted() {
     }
 }
 
+/// A light rubbish bag (terminal speed 4.5 m/s) seen from its release: after half a second it
+/// falls at a steady speed, which the heavy-object reading calls "not accelerating" (the drag
+/// it needs is out of bounds for a terminal speed under 6 m/s). Its seen start, speeding up
+/// from rest, makes it a fall from the right floor, with its low terminal speed fitted. Seen
+/// only from a second after its release, a steady descent like a gliding bird's or rain's, it
+/// is not one.
+#[test]
+fn a_light_bag_is_a_fall_when_its_release_was_seen() {
+    let scene = scene_far();
+    let model = model_of(&scene);
+    let h = scene.floor_base_m(10) + 1.0;
+    let release = [scene.bay_centre_m(2), h, 0.5];
+    let fall = FallingObject {
+        size_m: 0.35,
+        ..FallingObject::drop(1.0, release, 4.5)
+    };
+    for seed in 0..5 {
+        let full = track_of(&scene, &fall, &Observer::default(), 1300 + seed);
+        let seen: Vec<TrackPoint> = full.iter().copied().filter(|p| p.t_s <= 3.2).collect();
+        let a = assess(&model, &seen);
+        let est = expect_fall(&a);
+        assert_eq!(
+            (est.origin.floor, est.origin.bay),
+            (10, 2),
+            "seed {seed}: {est:?}"
+        );
+        let vt = est.terminal_speed_m_s.expect("drag fitted");
+        assert!(
+            (LIGHT_MIN_TERMINAL_M_S..MIN_TERMINAL_M_S).contains(&vt),
+            "seed {seed}: terminal speed {vt}"
+        );
+        let late: Vec<TrackPoint> = full
+            .iter()
+            .copied()
+            .filter(|p| (2.0..=3.8).contains(&p.t_s))
+            .collect();
+        let a = assess(&model, &late);
+        assert!(
+            matches!(a.verdict, Verdict::Reject(_)),
+            "seed {seed}: a steady descent seen late is not a fall: {:?}",
+            a.features
+        );
+    }
+}
+
 /// An empty bottle (terminal speed 9 m/s) dropped in a 3 m/s breeze drifts metres sideways while
 /// it falls: the fit must model the wind, or the track is "not ballistic" (seen on the synthetic
 /// clips before the wind was modelled).
