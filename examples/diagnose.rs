@@ -362,6 +362,9 @@ fn main() -> Res<()> {
                         "matching".to_string()
                     } else {
                         let best = followers.iter().max_by_key(|(_, n)| *n).expect("non-empty");
+                        if std::env::var("DIAG_NEAR").is_ok() {
+                            print_motion_frames(&trace, obj, &contrast[oi], half_frame_s);
+                        }
                         if verbose {
                             let a = fallwatch::physics::assess(&model, &best.0.points);
                             print_features(&a.features);

@@ -42,9 +42,11 @@ pub const SIDEWAYS_TRACK_S: f64 = 1.5;
 /// drops further than any wind or sideways throw carries it. Default 1.2.
 pub const SIDEWAYS_RATIO: f64 = 1.2;
 /// Largest fall along the fitted path before the first sighting that lies in the picture (and
-/// outside the calibration's ignored areas), metres (about 0.55 s of free fall: the first frames
-/// after a release are slow and may be missed, a whole stretch of the picture is not). Default 1.5.
-pub const MAX_UNSEEN_DROP_M: f64 = 1.5;
+/// outside the calibration's ignored areas), metres (0.7 s of free fall from rest, or the 6
+/// frames at 25 fps an object entering through the top edge at 15 m/s may take to be tracked:
+/// the first frames after a release are slow and its first detections at an edge partial, so
+/// they may be missed; a whole stretch of the picture is not). Default 2.5.
+pub const MAX_UNSEEN_DROP_M: f64 = 2.5;
 /// Fastest downward throw from a window, m/s: a track first seen in the middle of the picture
 /// falling faster entered the view at full speed (rain, a diving bird). Default 10.
 pub const MAX_THROW_DOWN_M_S: f64 = 10.0;
