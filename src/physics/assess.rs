@@ -62,6 +62,9 @@ pub const ACCEPT_SCORE: f64 = 0.5;
 /// Lowest terminal speed of a light object (a rubbish bag), m/s: accepted only when its release
 /// was seen (see [`assess_with`]). Leaves and paper fall at 0.6-2 m/s. Default 3.5.
 pub const LIGHT_MIN_TERMINAL_M_S: f64 = 3.5;
+/// ... and its fitted terminal speed at most this, m/s (a heavier object's fall is judged by the
+/// standard reading alone). Default 9.
+pub const LIGHT_MAX_TERMINAL_M_S: f64 = 9.0;
 /// A light object's track must last this long, seconds, and fall this many storeys. Defaults
 /// 1.0 and 2.0.
 pub const LIGHT_MIN_DURATION_S: f64 = 1.0;
@@ -498,8 +501,9 @@ pub fn assess(model: &FacadeModel, track: &[TrackPoint]) -> Assessment {
 /// a fall is only in its first half second. A track rejected as not accelerating (or too slow)
 /// is therefore a fall when the 3-D fit with terminal speeds down to
 /// [`LIGHT_MIN_TERMINAL_M_S`] explains it, the track is long ([`LIGHT_MIN_DURATION_S`],
-/// [`LIGHT_MIN_STOREYS`]), and the fitted downward speed at its first sighting is under
-/// [`LIGHT_MAX_START_SPEED_FRAC`] of the terminal speed: it was seen leaving its release.
+/// [`LIGHT_MIN_STOREYS`]), the fitted terminal speed is at most [`LIGHT_MAX_TERMINAL_M_S`] and
+/// the fitted downward speed at its first sighting is under [`LIGHT_MAX_START_SPEED_FRAC`] of it:
+/// it was seen leaving its release.
 pub fn assess_with(model: &FacadeModel, track: &[TrackPoint], sm: &ScoreModel) -> Assessment {
     let standard = assess_standard(model, track, sm);
     let f = &standard.features;
@@ -523,14 +527,7 @@ fn assess_light(
     before: &Features,
 ) -> Option<Assessment> {
     let pts = clean_track(track);
-    let obs: Vec<Obs> = pts
-        .iter()
-        .map(|p| Obs {
-            t_s: p.t_s,
-            px: [p.x_px, p.y_px],
-            sigma_px: point_sigma_px(p),
-        })
-        .collect();
+    let obs = observations(&pts);
     let plane = PlaneFit::fit(model, &obs)?;
     let v_end = before.end_speed_m_s;
     let init = BallisticState {
@@ -542,8 +539,9 @@ fn assess_light(
     fill_fit_features(&mut f, &fit, &obs);
     // Downward speed at the first sighting (a bag sails sideways, so only the vertical counts).
     let start_down_m_s = (-fit.state.vel_m_s[1]).max(0.0);
-    let seen_speeding_up = start_down_m_s <= LIGHT_MAX_START_SPEED_FRAC * f.terminal_speed_m_s;
-    if !seen_speeding_up {
+    let vt = f.terminal_speed_m_s;
+    let seen_speeding_up = start_down_m_s <= LIGHT_MAX_START_SPEED_FRAC * vt;
+    if !(seen_speeding_up && vt <= LIGHT_MAX_TERMINAL_M_S) {
         return None;
     }
     // The acceleration and slowness terms measure against a heavy object's fall; this one's
@@ -581,14 +579,7 @@ fn assess_standard(model: &FacadeModel, track: &[TrackPoint], sm: &ScoreModel) -
     if pts.len() < MIN_POINTS {
         return verdict(f, 0.0, RejectReason::TooShort);
     }
-    let obs: Vec<Obs> = pts
-        .iter()
-        .map(|p| Obs {
-            t_s: p.t_s,
-            px: [p.x_px, p.y_px],
-            sigma_px: point_sigma_px(p),
-        })
-        .collect();
+    let obs = observations(&pts);
     f.duration_s = obs[obs.len() - 1].t_s - obs[0].t_s;
     f.extent_px = extent_px(&pts);
     if f.extent_px < STATIC_EXTENT_PX {
@@ -664,6 +655,17 @@ fn clean_track(track: &[TrackPoint]) -> Vec<TrackPoint> {
     pts.sort_by(|a, b| a.t_s.total_cmp(&b.t_s));
     pts.dedup_by(|b, a| (b.t_s - a.t_s).abs() < 1e-6);
     pts
+}
+
+/// The fit's observations of cleaned track points.
+fn observations(pts: &[TrackPoint]) -> Vec<Obs> {
+    pts.iter()
+        .map(|p| Obs {
+            t_s: p.t_s,
+            px: [p.x_px, p.y_px],
+            sigma_px: point_sigma_px(p),
+        })
+        .collect()
 }
 
 /// Smaller box side, the size least affected by motion blur, pixels.
