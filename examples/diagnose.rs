@@ -252,12 +252,9 @@ fn main() -> Res<()> {
     );
     let filter = pos.get(1).map(|s| s.as_str()).unwrap_or("");
     fallwatch::ingest::init_ffmpeg()?;
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.to_string_lossy().ends_with(".truth.json"))
-        .filter(|p| p.to_string_lossy().contains(filter))
-        .collect();
-    files.sort();
+    let files = Truth::files_in(&dir)?
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains(filter));
     let mut tot = Totals::default();
     for f in files {
         let truth = Truth::load(&f)?;

@@ -196,12 +196,9 @@ fn main() -> Res<()> {
     );
     let filter = pos.get(1).map(|s| s.as_str()).unwrap_or("");
     let found = eval_path.as_deref().map(found_objects).transpose()?;
-    let mut names: Vec<PathBuf> = std::fs::read_dir(&dir)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.to_string_lossy().ends_with(".truth.json"))
-        .filter(|p| p.to_string_lossy().contains(filter))
-        .collect();
-    names.sort();
+    let names = Truth::files_in(&dir)?
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains(filter));
     // (visible?, found?) counts.
     let mut tally: HashMap<(bool, Option<bool>), usize> = HashMap::new();
     for path in names {

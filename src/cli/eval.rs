@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use fallwatch::calib::Calibration;
 use fallwatch::clock::RealClock;
 use fallwatch::detect::DetectPool;
@@ -41,19 +41,6 @@ pub struct EvalArgs {
     pub pipeline: PipelineArgs,
 }
 
-fn truth_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .with_context(|| format!("cannot read {}", dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.to_string_lossy().ends_with(".truth.json"))
-        .collect();
-    v.sort();
-    if v.is_empty() {
-        bail!("{}: no *.truth.json files", dir.display());
-    }
-    Ok(v)
-}
-
 fn analyse(
     clip: &Path,
     calib: Calibration,
@@ -83,7 +70,7 @@ fn analyse(
 }
 
 pub fn run(args: EvalArgs, quiet: bool) -> anyhow::Result<ExitCode> {
-    let files = truth_files(&args.dir)?;
+    let files = Truth::files_in(&args.dir)?;
     // Without --out, events go to a temporary folder removed at the end.
     let (out_root, temporary) = match &args.out {
         Some(p) => (p.clone(), false),

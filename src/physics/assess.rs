@@ -505,7 +505,9 @@ pub fn assess(model: &FacadeModel, track: &[TrackPoint]) -> Assessment {
 /// the fitted downward speed at its first sighting is under [`LIGHT_MAX_START_SPEED_FRAC`] of it:
 /// it was seen leaving its release.
 pub fn assess_with(model: &FacadeModel, track: &[TrackPoint], sm: &ScoreModel) -> Assessment {
-    let standard = assess_standard(model, track, sm);
+    let pts = clean_track(track);
+    let obs = observations(&pts);
+    let standard = assess_standard(model, &pts, &obs, sm);
     let f = &standard.features;
     let light_candidate = matches!(
         standard.verdict,
@@ -513,7 +515,7 @@ pub fn assess_with(model: &FacadeModel, track: &[TrackPoint], sm: &ScoreModel) -
     ) && f.duration_s >= LIGHT_MIN_DURATION_S
         && f.descent_storeys >= LIGHT_MIN_STOREYS
         && f.end_speed_m_s >= 0.8 * LIGHT_MIN_TERMINAL_M_S;
-    if light_candidate && let Some(light) = assess_light(model, track, sm, f) {
+    if light_candidate && let Some(light) = assess_light(model, &obs, sm, f) {
         return light;
     }
     standard
@@ -522,21 +524,18 @@ pub fn assess_with(model: &FacadeModel, track: &[TrackPoint], sm: &ScoreModel) -
 /// The light-object reading of a track the standard assessment rejected (see [`assess_with`]).
 fn assess_light(
     model: &FacadeModel,
-    track: &[TrackPoint],
+    obs: &[Obs],
     sm: &ScoreModel,
     before: &Features,
 ) -> Option<Assessment> {
-    let pts = clean_track(track);
-    let obs = observations(&pts);
-    let plane = PlaneFit::fit(model, &obs)?;
-    let v_end = before.end_speed_m_s;
+    let plane = PlaneFit::fit(model, obs)?;
     let init = BallisticState {
-        drag_per_m: G_M_S2 / (1.1 * v_end).clamp(LIGHT_MIN_TERMINAL_M_S, 40.0).powi(2),
+        drag_per_m: drag_for_end_speed(before.end_speed_m_s, LIGHT_MIN_TERMINAL_M_S),
         ..initial_state(model, &plane)
     };
-    let fit = fit_ballistic_bounded(model, &obs, &init, LIGHT_MIN_TERMINAL_M_S)?;
+    let fit = fit_ballistic_bounded(model, obs, &init, LIGHT_MIN_TERMINAL_M_S)?;
     let mut f = before.clone();
-    fill_fit_features(&mut f, &fit, &obs);
+    fill_fit_features(&mut f, &fit, obs);
     // Downward speed at the first sighting (a bag sails sideways, so only the vertical counts).
     let start_down_m_s = (-fit.state.vel_m_s[1]).max(0.0);
     let vt = f.terminal_speed_m_s;
@@ -555,7 +554,7 @@ fn assess_light(
         return None;
     }
     let est = estimate(model, &fit, &plane, obs[obs.len() - 1].t_s);
-    if unseen_start(model, &est, &obs) {
+    if unseen_start(model, &est, obs) {
         return None;
     }
     Some(Assessment {
@@ -565,10 +564,20 @@ fn assess_light(
     })
 }
 
-/// The assessment of a track against a fall of an object whose terminal speed is at least
-/// [`MIN_TERMINAL_M_S`].
-fn assess_standard(model: &FacadeModel, track: &[TrackPoint], sm: &ScoreModel) -> Assessment {
-    let pts = clean_track(track);
+/// The drag of a terminal speed a little above a track's end speed (light objects reach theirs
+/// within a second or two), at least `min_terminal_m_s`: a start for the 3-D fit.
+fn drag_for_end_speed(v_end_m_s: f64, min_terminal_m_s: f64) -> f64 {
+    G_M_S2 / (1.1 * v_end_m_s).clamp(min_terminal_m_s, 40.0).powi(2)
+}
+
+/// The assessment of cleaned track points (`obs`: their observations) against a fall of an
+/// object whose terminal speed is at least [`MIN_TERMINAL_M_S`].
+fn assess_standard(
+    model: &FacadeModel,
+    pts: &[TrackPoint],
+    obs: &[Obs],
+    sm: &ScoreModel,
+) -> Assessment {
     let mut f = Features::empty();
     f.n_points = pts.len();
     let verdict = |f: Features, score: f64, r| Assessment {
@@ -579,38 +588,34 @@ fn assess_standard(model: &FacadeModel, track: &[TrackPoint], sm: &ScoreModel) -
     if pts.len() < MIN_POINTS {
         return verdict(f, 0.0, RejectReason::TooShort);
     }
-    let obs = observations(&pts);
     f.duration_s = obs[obs.len() - 1].t_s - obs[0].t_s;
-    f.extent_px = extent_px(&pts);
+    f.extent_px = extent_px(pts);
     if f.extent_px < STATIC_EXTENT_PX {
         return verdict(f, 0.0, RejectReason::Static);
     }
-    let Some(plane) = PlaneFit::fit(model, &obs) else {
+    let Some(plane) = PlaneFit::fit(model, obs) else {
         return verdict(f, 0.0, RejectReason::FitFailed);
     };
-    f.fill_before_fit(model, &pts, &obs, &plane);
+    f.fill_before_fit(model, pts, obs, &plane);
     if let Some(r) = f.gate() {
         return verdict(f, 0.0, r);
     }
     // Early exit: even the best the 3-D fit could do would not make this a fall.
-    let (best_score, reason) = sm.best_before_fit(&f, &obs);
+    let (best_score, reason) = sm.best_before_fit(&f, obs);
     if best_score < ACCEPT_SCORE {
         return verdict(f, best_score, reason);
     }
     let init = initial_state(model, &plane);
-    let mut fit = fit_ballistic(model, &obs, &init);
+    let mut fit = fit_ballistic(model, obs, &init);
     // Light objects (an empty bottle or can, a bag) reach a terminal speed of 5-15 m/s within a
     // second or two; the solver can stall far from such a fit when it starts from the generic
     // drag guess. Start again from the terminal speed the track's end suggests, and from no
     // drag, when the first fit is poor; keep the best.
-    if fit
-        .as_ref()
-        .is_none_or(|b| b.rmse_px > 2.0 * noise_px(&obs))
-    {
+    if fit.as_ref().is_none_or(|b| b.rmse_px > 2.0 * noise_px(obs)) {
         let v_end = f.end_speed_m_s;
         let retries = [
             (v_end.is_finite() && v_end > 1.0).then(|| BallisticState {
-                drag_per_m: G_M_S2 / (1.1 * v_end).clamp(MIN_TERMINAL_M_S, 40.0).powi(2),
+                drag_per_m: drag_for_end_speed(v_end, MIN_TERMINAL_M_S),
                 ..init
             }),
             Some(BallisticState {
@@ -619,7 +624,7 @@ fn assess_standard(model: &FacadeModel, track: &[TrackPoint], sm: &ScoreModel) -
             }),
         ];
         for start in retries.into_iter().flatten() {
-            if let Some(b) = fit_ballistic(model, &obs, &start)
+            if let Some(b) = fit_ballistic(model, obs, &start)
                 && fit.as_ref().is_none_or(|a| b.cost < a.cost)
             {
                 fit = Some(b);
@@ -629,13 +634,13 @@ fn assess_standard(model: &FacadeModel, track: &[TrackPoint], sm: &ScoreModel) -
     let Some(fit) = fit else {
         return verdict(f, 0.0, RejectReason::FitFailed);
     };
-    fill_fit_features(&mut f, &fit, &obs);
+    fill_fit_features(&mut f, &fit, obs);
     let (score, reason) = sm.score(&f);
     if score < ACCEPT_SCORE {
         return verdict(f, score, reason);
     }
     let est = estimate(model, &fit, &plane, obs[obs.len() - 1].t_s);
-    if unseen_start(model, &est, &obs) {
+    if unseen_start(model, &est, obs) {
         return verdict(f, score.min(ACCEPT_SCORE * 0.5), RejectReason::UnseenStart);
     }
     Assessment {

@@ -1,7 +1,7 @@
 //! Ground truth of a synthetic clip (`NAME.truth.json`, format `fallwatch-truth-1`) and the
 //! calibration derived from the true camera (`NAME.calib.toml`).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -138,6 +138,24 @@ pub struct DistractorTruth {
 }
 
 impl Truth {
+    /// The truth files (`*.truth.json`) in `dir`, sorted; an error when there are none.
+    pub fn files_in(dir: &Path) -> Result<Vec<PathBuf>> {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map_err(|e| err!(InvalidInput, "cannot read {}", dir.display()).with_source(e))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.to_string_lossy().ends_with(".truth.json"))
+            .collect();
+        v.sort();
+        if v.is_empty() {
+            return Err(err!(
+                InvalidInput,
+                "{}: no *.truth.json files",
+                dir.display()
+            ));
+        }
+        Ok(v)
+    }
+
     /// Reads a truth file.
     pub fn load(path: &Path) -> Result<Truth> {
         let text = std::fs::read_to_string(path).map_err(|e| {
