@@ -110,7 +110,40 @@ fn analyse(clip: &Path, calib: &Calibration, truth: &Truth) -> Res<(Vec<Event>, 
                 past.pop_front();
             }
             past.push_back(copy);
+            let t_s = frame.pts_s;
             an.process(frame, &mut found)?;
+            if std::env::var("DIAG_TRACKS").is_ok() {
+                for obj in &truth.objects {
+                    let Some(q) = obj
+                        .track
+                        .iter()
+                        .find(|q| q.visible && (q.t_s - t_s).abs() <= half_frame_s)
+                    else {
+                        continue;
+                    };
+                    println!("      t {t_s:.2} truth ({:.0},{:.0})", q.x_px, q.y_px);
+                    for t in an.tracker().active() {
+                        let p = t.position_px();
+                        if (p[0] - q.x_px).hypot(p[1] - q.y_px) > 60.0 {
+                            continue;
+                        }
+                        let llr = t.hit_llr();
+                        println!(
+                            "        track #{} {} n {} missed {} score {:.1} pos ({:.0},{:.0}) v ({:.0},{:.0}) llr {:?}",
+                            t.id,
+                            if t.confirmed { "conf" } else { "tent" },
+                            t.observations.len(),
+                            t.missed,
+                            t.score,
+                            p[0],
+                            p[1],
+                            t.velocity_px_s()[0],
+                            t.velocity_px_s()[1],
+                            &llr[llr.len().saturating_sub(6)..]
+                        );
+                    }
+                }
+            }
         }
     }
     an.finish(&mut found);
@@ -182,6 +215,38 @@ fn print_motion_frames(trace: &Trace, obj: &ObjectTruth, contrast: &[(f64, f64)]
                 q.size_px,
                 best.map(|(d, c)| (format!("{d:.1}"), c.x_px as i32, c.y_px as i32, c.unchanged))
             );
+        }
+        if std::env::var("DIAG_ALL").is_ok() {
+            for c in trace.candidates.iter().filter(|c| {
+                (c.t_s - q.t_s).abs() <= half && (c.x_px - q.x_px).hypot(c.y_px - q.y_px) <= 25.0
+            }) {
+                let k = &c.candidate;
+                let tracks: Vec<u64> = trace
+                    .tracks
+                    .iter()
+                    .filter(|t| {
+                        t.points.iter().any(|p| {
+                            (p.t_s - c.t_s).abs() < 1e-6
+                                && (p.x_px - c.x_px).hypot(p.y_px - c.y_px) < 0.01
+                        })
+                    })
+                    .map(|t| t.track_id)
+                    .collect();
+                println!(
+                    "        cand ({:.1},{:.1}) d {:.1} box {}x{} area {} contrast {:.1} len {:.1} wid {:.1} unchanged {} tracks {:?}",
+                    c.x_px,
+                    c.y_px,
+                    (c.x_px - q.x_px).hypot(c.y_px - q.y_px),
+                    k.w_px(),
+                    k.h_px(),
+                    k.area_px,
+                    k.contrast,
+                    k.length_px,
+                    k.width_px,
+                    c.unchanged,
+                    tracks
+                );
+            }
         }
         let code = match (hit, f.map(|f| f.motion)) {
             (Some(false), _) => 'C',

@@ -382,6 +382,79 @@ pub(crate) fn split_two_lobes(
     (a.area > 0 && b.area > 0).then_some((a, b))
 }
 
+/// Joins brighter and darker components whose boxes come within `gap_px` of each other (the
+/// lit and the shaded face of one object: the difference crosses zero between them), as long
+/// as the joined box stays within `max_extent_px` on each side. A face may join several of the
+/// other polarity, and through them faces of its own. Joined moments go into the first of the
+/// group (`alive` cleared for the others). Returns the number of joins.
+///
+/// Work is bounded: components are swept in order of their top row, and each looks only at the
+/// ones starting at most its height plus the gap lower.
+pub(crate) fn join_faces(
+    moms: &mut [Moments],
+    alive: &mut [bool],
+    gap_px: i32,
+    max_extent_px: u32,
+) -> u32 {
+    let mut order: Vec<u32> = (0..moms.len() as u32)
+        .filter(|&i| alive[i as usize])
+        .collect();
+    if order.len() < 2 {
+        return 0;
+    }
+    order.sort_unstable_by_key(|&i| moms[i as usize].y_min);
+    let gap = i64::from(gap_px.max(0));
+    let max_extent = i64::from(max_extent_px);
+    // Each component's group (the index holding the group's moments), a small union-find.
+    let mut group: Vec<u32> = (0..moms.len() as u32).collect();
+    fn root(group: &mut [u32], mut i: u32) -> u32 {
+        while group[i as usize] != i {
+            group[i as usize] = group[group[i as usize] as usize];
+            i = group[i as usize];
+        }
+        i
+    }
+    let mut joins = 0;
+    for (k, &a) in order.iter().enumerate() {
+        let ma = moms[a as usize];
+        if i64::from(ma.x_max - ma.x_min) >= max_extent
+            || i64::from(ma.y_max - ma.y_min) >= max_extent
+        {
+            continue;
+        }
+        let bright_a = ma.signed >= 0.0;
+        for &b in &order[k + 1..] {
+            let mb = moms[b as usize];
+            if i64::from(mb.y_min) > i64::from(ma.y_max) + gap + 1 {
+                break;
+            }
+            if (mb.signed >= 0.0) == bright_a
+                || i64::from(mb.x_min) > i64::from(ma.x_max) + gap + 1
+                || i64::from(ma.x_min) > i64::from(mb.x_max) + gap + 1
+            {
+                continue;
+            }
+            let (ra, rb) = (root(&mut group, a), root(&mut group, b));
+            if ra == rb {
+                continue;
+            }
+            let (ga, gb) = (moms[ra as usize], moms[rb as usize]);
+            let w = i64::from(ga.x_max.max(gb.x_max)) - i64::from(ga.x_min.min(gb.x_min));
+            let h = i64::from(ga.y_max.max(gb.y_max)) - i64::from(ga.y_min.min(gb.y_min));
+            if w >= max_extent || h >= max_extent {
+                continue;
+            }
+            let (keep, gone) = (ra.min(rb), ra.max(rb));
+            let mg = moms[gone as usize];
+            moms[keep as usize].merge(&mg);
+            alive[gone as usize] = false;
+            group[gone as usize] = keep;
+            joins += 1;
+        }
+    }
+    joins
+}
+
 /// True when two streak-like components lie on one line with a small gap between their ends.
 pub(crate) fn collinear_fragments(
     ca: &super::Candidate,

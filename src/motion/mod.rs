@@ -149,6 +149,13 @@ pub struct MotionConfig {
     /// A streak whose weight along its axis dips below this fraction of both lobes is split in
     /// two; 0 turns splitting off. Default: 0.25.
     pub split_valley_frac: f64,
+    /// A brighter and a darker component whose boxes come this close are one object (a lit and
+    /// a shaded face: the difference crosses zero between them, which leaves a gap of a pixel
+    /// or two in the foreground), pixels; negative turns it off. Default: 2.
+    pub face_gap_px: i32,
+    /// Faces are joined only while the joined box stays within this many pixels on each side.
+    /// Default: 40.
+    pub face_max_extent_px: u32,
 }
 
 impl Default for MotionConfig {
@@ -183,6 +190,8 @@ impl Default for MotionConfig {
             merge_gap_px: 3.0,
             merge_angle_deg: 20.0,
             split_valley_frac: 0.25,
+            face_gap_px: 2,
+            face_max_extent_px: 40,
         }
     }
 }
@@ -1336,6 +1345,19 @@ impl MotionDetector {
                     cands[i] = self.moms[i].candidate();
                     alive[j] = false;
                     self.stats.merges += 1;
+                }
+            }
+        }
+        if cfg.face_gap_px >= 0 {
+            self.stats.merges += label::join_faces(
+                &mut self.moms,
+                &mut alive,
+                cfg.face_gap_px,
+                cfg.face_max_extent_px,
+            );
+            for (i, c) in cands.iter_mut().enumerate() {
+                if alive[i] && self.moms[i].fragments > 1 {
+                    *c = self.moms[i].candidate();
                 }
             }
         }

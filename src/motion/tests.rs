@@ -102,6 +102,54 @@ fn small_slow_object_is_detected_from_an_early_frame() {
     assert!(far_false <= 15, "{far_false} false candidates");
 }
 
+/// Candidates near a tumbling box with a lit (upper) and a shaded (lower) face, each 6 px
+/// across, moving down the picture; `face_gap_px` as configured.
+fn box_faces(face_gap_px: i32) -> Vec<Vec<Candidate>> {
+    let mut det = detector(MotionConfig {
+        face_gap_px,
+        ..MotionConfig::default()
+    });
+    let mut scene = Scene::new(W, H, 7);
+    let mut out = Vec::new();
+    for i in 0..30 {
+        let (x, y) = (150.0, 60.0 + 2.0 * i as f64);
+        let objs = if i >= 14 {
+            vec![
+                Obj::dot(x, y - 4.5, 6.0, 30.0),
+                Obj::dot(x, y + 4.5, 6.0, -30.0),
+            ]
+        } else {
+            vec![]
+        };
+        let img = scene.frame(&objs, 1.5, 1.0, 0.0, 0.0);
+        let cands = run(&mut det, &img, i);
+        if i >= 16 {
+            out.push(
+                cands
+                    .into_iter()
+                    .filter(|c| (c.x_px - x).abs() < 10.0 && (c.y_px - y).abs() < 10.0)
+                    .collect(),
+            );
+        }
+    }
+    out
+}
+
+#[test]
+fn a_lit_and_a_shaded_face_are_one_candidate() {
+    // The difference crosses zero between the faces: they are two components, which the face
+    // rule joins into one object centred between them.
+    for frame in box_faces(-1) {
+        assert_eq!(frame.len(), 2, "{frame:?}");
+    }
+    for frame in box_faces(MotionConfig::default().face_gap_px) {
+        assert_eq!(frame.len(), 1, "{frame:?}");
+        let c = frame[0];
+        assert_eq!(c.fragments, 2);
+        assert!(c.h_px() >= 12.0, "{c:?}");
+    }
+}
+
 #[test]
 fn centroid_is_sub_pixel_accurate() {
     let mut det = detector(MotionConfig::default());

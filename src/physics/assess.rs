@@ -572,6 +572,22 @@ fn drag_for_end_speed(v_end_m_s: f64, min_terminal_m_s: f64) -> f64 {
 
 /// The assessment of cleaned track points (`obs`: their observations) against a fall of an
 /// object whose terminal speed is at least [`MIN_TERMINAL_M_S`].
+/// Fewest points a track needs: [`MIN_POINTS`], and detections over at least
+/// [`MIN_DURATION_S`] at the track's frame rate (its shortest time step is one frame): a fall
+/// is seen in most frames for that long, while clutter that lines up by chance is mostly a few
+/// detections spread over coasted frames.
+fn min_points(pts: &[TrackPoint]) -> usize {
+    let frame_s = pts
+        .windows(2)
+        .map(|w| w[1].t_s - w[0].t_s)
+        .filter(|&dt| dt > 0.0)
+        .fold(f64::INFINITY, f64::min);
+    if !frame_s.is_finite() {
+        return MIN_POINTS;
+    }
+    MIN_POINTS.max((MIN_DURATION_S / frame_s).round() as usize)
+}
+
 fn assess_standard(
     model: &FacadeModel,
     pts: &[TrackPoint],
@@ -585,7 +601,7 @@ fn assess_standard(
         score,
         features: f,
     };
-    if pts.len() < MIN_POINTS {
+    if pts.len() < min_points(pts) {
         return verdict(f, 0.0, RejectReason::TooShort);
     }
     f.duration_s = obs[obs.len() - 1].t_s - obs[0].t_s;

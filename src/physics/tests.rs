@@ -290,6 +290,36 @@ fn toss_up_is_released_below_its_apex() {
 /// falling at 9 m/s was not thrown from there by hand: it entered the view at full speed (rain
 /// near the camera, a diving bird; on the tuning clips, night rain).
 #[test]
+fn a_short_fall_needs_detections_in_most_of_its_frames() {
+    // The first 0.6 s of a drop from floor 12: seen in all 16 frames it is a fall; seen in only
+    // 9 of them (as clutter that lines up by chance mostly is) it is too short to tell.
+    let scene = scene_far();
+    let release = [scene.bay_centre_m(4), scene.floor_base_m(12) + 1.2, 0.3];
+    let model = model_of(&scene);
+    for seed in 0..5 {
+        let fall = FallingObject::drop(2.0, release, 30.0);
+        let full: Vec<TrackPoint> = track_of(&scene, &fall, &Observer::default(), 600 + seed)
+            .into_iter()
+            .take(16)
+            .collect();
+        assert_eq!(full.len(), 16);
+        expect_fall(&assess(&model, &full));
+        let sparse: Vec<TrackPoint> = full
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i <= 4 || i % 3 == 0)
+            .map(|(_, p)| *p)
+            .collect();
+        assert_eq!(sparse.len(), 9);
+        assert_eq!(
+            assess(&model, &sparse).reject_reason(),
+            Some(RejectReason::TooShort),
+            "seed {seed}"
+        );
+    }
+}
+
+#[test]
 fn throw_down_is_released_at_the_first_sighting() {
     let scene = scene_far();
     let h = scene.floor_base_m(8) + 1.0;

@@ -210,6 +210,8 @@ pub struct CandidateTrace {
     pub y_px: f64,
     /// True when the temporal-change test dropped it (it never reached the tracker).
     pub unchanged: bool,
+    /// The candidate itself.
+    pub candidate: Candidate,
 }
 
 /// What the motion detector did with one frame (kept only when tracing).
@@ -369,6 +371,7 @@ impl CameraAnalysis {
                     x_px: c.x_px,
                     y_px: c.y_px,
                     unchanged,
+                    candidate: *c,
                 }
             };
             trace.candidates.extend(candidates.iter().map(tr(false)));
@@ -390,6 +393,11 @@ impl CameraAnalysis {
         self.release_pending(false, out);
         self.prev = Some(frame);
         Ok(())
+    }
+
+    /// The tracker (for diagnostics: its live tracks).
+    pub fn tracker(&self) -> &Tracker {
+        &self.tracker
     }
 
     /// End of input: closes the live tracks, waits (bounded) for detector replies and appends

@@ -271,6 +271,10 @@ impl Track {
     pub fn track_points(&self) -> Vec<TrackPoint> {
         self.observations.iter().map(|o| o.point).collect()
     }
+    /// The log-likelihood ratio of each observation, in order.
+    pub fn hit_llr(&self) -> &[f32] {
+        &self.hit_llr
+    }
     /// Time of the first detection.
     pub fn start_s(&self) -> f64 {
         self.observations.first().map_or(0.0, |o| o.point.t_s)
@@ -462,7 +466,7 @@ impl Tracker {
                     return None;
                 }
             }
-        } else if self.is_streak(c) {
+        } else if self.is_streak(c) && c.width_px <= THIN_STREAK_WIDTH_PX {
             let v = t.kf.vel();
             let frame_dt = dt / f64::from(t.missed + 1);
             if v.norm() * frame_dt >= 2.0
@@ -591,6 +595,7 @@ impl Tracker {
             }
         }
 
+        let strength = Strength::of(candidates);
         // Update, scoring tentative tracks.
         let ln_pd = self.cfg.detection_probability.ln();
         let ln_miss = (1.0 - self.cfg.detection_probability).ln();
@@ -603,7 +608,9 @@ impl Tracker {
                         .cell_rate
                         .get(&cell_of(c.x_px, c.y_px))
                         .map_or(0.0, |&r| f64::from(r) / (CELL_PX * CELL_PX));
-                    let ln_clutter = self.clutter_per_px2.max(local).ln();
+                    // Clutter as strong as this candidate is rarer than clutter at large.
+                    let ln_clutter =
+                        self.clutter_per_px2.max(local).ln() + strength.ln_share_at_least(c.mass);
                     // An object rarely flips from brighter to darker than the background.
                     let flip = t
                         .observations
@@ -809,6 +816,41 @@ impl Tracker {
         t.missed = 0;
     }
 }
+
+/// The masses of a frame's candidates, to tell how rare clutter as strong as a given candidate
+/// is.
+struct Strength {
+    sorted_mass: Vec<f32>,
+}
+
+impl Strength {
+    fn of(candidates: &[Candidate]) -> Self {
+        let mut sorted_mass: Vec<f32> = candidates.iter().map(|c| c.mass).collect();
+        sorted_mass.sort_unstable_by(f32::total_cmp);
+        Strength { sorted_mass }
+    }
+
+    /// ln of the share of this frame's candidates at least as strong as `mass`, bounded below
+    /// by [`MIN_STRENGTH_SHARE`]; 0 when the frame has too few candidates to tell.
+    fn ln_share_at_least(&self, mass: f32) -> f64 {
+        let n = self.sorted_mass.len();
+        if n < MIN_STRENGTH_CANDIDATES {
+            return 0.0;
+        }
+        let weaker = self.sorted_mass.partition_point(|&m| m < mass);
+        (((n - weaker) as f64 / n as f64).max(MIN_STRENGTH_SHARE)).ln()
+    }
+}
+
+/// Frames with fewer candidates give no strength evidence.
+const MIN_STRENGTH_CANDIDATES: usize = 20;
+/// A candidate's strength lowers the clutter density it is scored against at most this far
+/// (ln 0.05 = -3).
+const MIN_STRENGTH_SHARE: f64 = 0.05;
+
+/// Only a streak this thin must lie along its track's motion: a wider elongated blob may be an
+/// elongated object (a brick, a bottle) tumbling at any angle.
+const THIN_STREAK_WIDTH_PX: f32 = 3.0;
 
 /// Detections over which a confirmed track's evidence is averaged for [`Tracker::lost_quality`].
 const QUALITY_WINDOW: usize = 5;
