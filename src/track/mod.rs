@@ -70,7 +70,9 @@ pub struct TrackerConfig {
     /// A candidate this elongated (length / width) is treated as a motion-blur streak.
     /// Default: 2.5.
     pub streak_min_elongation: f64,
-    /// Largest angle between a streak's axis and the track's motion, degrees. Default: 30.
+    /// Largest angle between a streak's axis and the track's motion, degrees; once the track
+    /// has a velocity, only streaks at most 3 px wide are held to it (a wider elongated blob is
+    /// an elongated object, tumbling at any angle). Default: 30.
     pub streak_max_angle_deg: f64,
     /// Probability that the motion detector finds a present object in a frame. Default: 0.9.
     pub detection_probability: f64,
@@ -595,7 +597,6 @@ impl Tracker {
             }
         }
 
-        let strength = Strength::of(candidates);
         // Update, scoring tentative tracks.
         let ln_pd = self.cfg.detection_probability.ln();
         let ln_miss = (1.0 - self.cfg.detection_probability).ln();
@@ -608,9 +609,7 @@ impl Tracker {
                         .cell_rate
                         .get(&cell_of(c.x_px, c.y_px))
                         .map_or(0.0, |&r| f64::from(r) / (CELL_PX * CELL_PX));
-                    // Clutter as strong as this candidate is rarer than clutter at large.
-                    let ln_clutter =
-                        self.clutter_per_px2.max(local).ln() + strength.ln_share_at_least(c.mass);
+                    let ln_clutter = self.clutter_per_px2.max(local).ln();
                     // An object rarely flips from brighter to darker than the background.
                     let flip = t
                         .observations
@@ -816,37 +815,6 @@ impl Tracker {
         t.missed = 0;
     }
 }
-
-/// The masses of a frame's candidates, to tell how rare clutter as strong as a given candidate
-/// is.
-struct Strength {
-    sorted_mass: Vec<f32>,
-}
-
-impl Strength {
-    fn of(candidates: &[Candidate]) -> Self {
-        let mut sorted_mass: Vec<f32> = candidates.iter().map(|c| c.mass).collect();
-        sorted_mass.sort_unstable_by(f32::total_cmp);
-        Strength { sorted_mass }
-    }
-
-    /// ln of the share of this frame's candidates at least as strong as `mass`, bounded below
-    /// by [`MIN_STRENGTH_SHARE`]; 0 when the frame has too few candidates to tell.
-    fn ln_share_at_least(&self, mass: f32) -> f64 {
-        let n = self.sorted_mass.len();
-        if n < MIN_STRENGTH_CANDIDATES {
-            return 0.0;
-        }
-        let weaker = self.sorted_mass.partition_point(|&m| m < mass);
-        (((n - weaker) as f64 / n as f64).max(MIN_STRENGTH_SHARE)).ln()
-    }
-}
-
-/// Frames with fewer candidates give no strength evidence.
-const MIN_STRENGTH_CANDIDATES: usize = 20;
-/// A candidate's strength lowers the clutter density it is scored against at most this far
-/// (ln 0.05 = -3).
-const MIN_STRENGTH_SHARE: f64 = 0.05;
 
 /// Only a streak this thin must lie along its track's motion: a wider elongated blob may be an
 /// elongated object (a brick, a bottle) tumbling at any angle.

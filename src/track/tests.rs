@@ -258,63 +258,6 @@ fn an_elongated_object_tumbling_across_its_path_stays_on_its_track() {
     assert!(clean(best, |s| (s >= 0.4).then(|| fall(s)), 1.0));
 }
 
-/// Frames until a confirmed track follows the falling object among 300 weak clutter candidates
-/// a frame around its path, when the object's candidates have `mass`.
-fn frames_to_confirm(mass: f32) -> Option<usize> {
-    let mut tr = Tracker::new(TrackerConfig {
-        gravity_px_s2: 450.0,
-        ..TrackerConfig::default()
-    })
-    .unwrap();
-    let mut rng = ChaCha8Rng::seed_from_u64(9);
-    for i in 0..40 {
-        let t = i as f64 / FPS;
-        let mut c: Vec<Candidate> = (0..300)
-            .map(|_| Candidate {
-                mass: rng.random_range(10.0..40.0),
-                ..cand(
-                    rng.random_range(800.0..1000.0),
-                    rng.random_range(50.0..350.0),
-                )
-            })
-            .collect();
-        if t >= 0.4 {
-            let (x, y) = fall(t);
-            c.push(Candidate { mass, ..cand(x, y) });
-        }
-        tr.update(t, &c);
-        let on_it = tr.active().iter().any(|k| {
-            k.confirmed && {
-                let p = k.observations.last().unwrap().point;
-                (p.t_s - t).abs() < 1e-9 && {
-                    let (x, y) = fall(t);
-                    (p.x_px - x).hypot(p.y_px - y) < 0.5
-                }
-            }
-        });
-        if on_it {
-            return Some(i - 10);
-        }
-    }
-    None
-}
-
-#[test]
-fn a_strong_object_among_weak_clutter_is_confirmed_sooner() {
-    // Clutter as strong as the object is rare: its detections are better evidence than those
-    // of an object no stronger than the clutter around it.
-    let strong = frames_to_confirm(400.0).expect("strong object confirmed");
-    let weak = frames_to_confirm(25.0).map_or(usize::MAX, |n| n);
-    assert!(
-        strong < weak,
-        "strong after {strong} frames, weak after {weak}"
-    );
-    assert!(
-        strong <= 5,
-        "strong after {strong} frames, weak after {weak}"
-    );
-}
-
 #[test]
 fn a_falling_object_is_tracked_through_rain() {
     let mut tr = Tracker::new(TrackerConfig::default()).unwrap();
