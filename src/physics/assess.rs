@@ -570,8 +570,6 @@ fn drag_for_end_speed(v_end_m_s: f64, min_terminal_m_s: f64) -> f64 {
     G_M_S2 / (1.1 * v_end_m_s).clamp(min_terminal_m_s, 40.0).powi(2)
 }
 
-/// The assessment of cleaned track points (`obs`: their observations) against a fall of an
-/// object whose terminal speed is at least [`MIN_TERMINAL_M_S`].
 /// Fewest points a track needs: [`MIN_POINTS`], and detections over at least
 /// [`MIN_DURATION_S`] at the track's frame rate (its shortest time step is one frame): a fall
 /// is seen in most frames for that long, while clutter that lines up by chance is mostly a few
@@ -588,6 +586,8 @@ fn min_points(pts: &[TrackPoint]) -> usize {
     MIN_POINTS.max((MIN_DURATION_S / frame_s).round() as usize)
 }
 
+/// The assessment of cleaned track points (`obs`: their observations) against a fall of an
+/// object whose terminal speed is at least [`MIN_TERMINAL_M_S`].
 fn assess_standard(
     model: &FacadeModel,
     pts: &[TrackPoint],
