@@ -13,7 +13,10 @@
 //! the physics; `DIAG_POINTS=1` also prints those tracks' points against the truth;
 //! `DIAG_FRAMES=1` prints every frame's motion statistics (shift, refresh, warm-up, foreground);
 //! `DIAG_NEAR=1` prints, for every visible truth point of an object lost at motion or tracking,
-//! the nearest candidate (distance, position, dropped by the change test);
+//! the nearest candidate (distance, position, dropped by the change test); `DIAG_ALL=1` every
+//! candidate within 25 px of it (box, area, contrast, shape, the tracks it joined);
+//! `DIAG_TRACKS=1` after every frame the live tracks within 60 px of each object (tentative or
+//! confirmed, detections, misses, score, the last detections' evidence);
 //! `ANALYSIS_TOML='[motion] k_sigma = 4.0'` tries other analysis settings.
 
 use std::collections::BTreeMap;
@@ -73,6 +76,7 @@ fn analyse(clip: &Path, calib: &Calibration, truth: &Truth) -> Res<(Vec<Event>, 
     let mut contrast: Contrast = vec![Vec::new(); truth.objects.len()];
     let mut past: std::collections::VecDeque<fallwatch::ingest::Frame> = Default::default();
     let half_frame_s = 0.5 / truth.fps;
+    let show_tracks = std::env::var("DIAG_TRACKS").is_ok();
     while let Some(item) = source.next_item()? {
         if let Item::Frame(frame) = item {
             if past.len() == CONTRAST_LAG {
@@ -112,7 +116,7 @@ fn analyse(clip: &Path, calib: &Calibration, truth: &Truth) -> Res<(Vec<Event>, 
             past.push_back(copy);
             let t_s = frame.pts_s;
             an.process(frame, &mut found)?;
-            if std::env::var("DIAG_TRACKS").is_ok() {
+            if show_tracks {
                 for obj in &truth.objects {
                     let Some(q) = obj
                         .track
@@ -191,7 +195,8 @@ fn print_motion_frames(trace: &Trace, obj: &ObjectTruth, contrast: &[(f64, f64)]
     for q in obj.track.iter().filter(|q| q.visible) {
         let near = |c: &&fallwatch::pipeline::analysis::CandidateTrace| {
             (c.t_s - q.t_s).abs() <= half
-                && (c.x_px - q.x_px).hypot(c.y_px - q.y_px) <= 4.0f64.max(q.size_px)
+                && (c.candidate.x_px - q.x_px).hypot(c.candidate.y_px - q.y_px)
+                    <= 4.0f64.max(q.size_px)
         };
         let hit = trace
             .candidates
@@ -205,7 +210,12 @@ fn print_motion_frames(trace: &Trace, obj: &ObjectTruth, contrast: &[(f64, f64)]
                 .candidates
                 .iter()
                 .filter(|c| (c.t_s - q.t_s).abs() <= half)
-                .map(|c| ((c.x_px - q.x_px).hypot(c.y_px - q.y_px), c))
+                .map(|c| {
+                    (
+                        (c.candidate.x_px - q.x_px).hypot(c.candidate.y_px - q.y_px),
+                        c,
+                    )
+                })
                 .min_by(|a, b| a.0.total_cmp(&b.0));
             println!(
                 "      t {:.2} truth ({:.0},{:.0}) size {:.1}: nearest {:?}",
@@ -213,12 +223,18 @@ fn print_motion_frames(trace: &Trace, obj: &ObjectTruth, contrast: &[(f64, f64)]
                 q.x_px,
                 q.y_px,
                 q.size_px,
-                best.map(|(d, c)| (format!("{d:.1}"), c.x_px as i32, c.y_px as i32, c.unchanged))
+                best.map(|(d, c)| (
+                    format!("{d:.1}"),
+                    c.candidate.x_px as i32,
+                    c.candidate.y_px as i32,
+                    c.unchanged
+                ))
             );
         }
         if std::env::var("DIAG_ALL").is_ok() {
             for c in trace.candidates.iter().filter(|c| {
-                (c.t_s - q.t_s).abs() <= half && (c.x_px - q.x_px).hypot(c.y_px - q.y_px) <= 25.0
+                (c.t_s - q.t_s).abs() <= half
+                    && (c.candidate.x_px - q.x_px).hypot(c.candidate.y_px - q.y_px) <= 25.0
             }) {
                 let k = &c.candidate;
                 let tracks: Vec<u64> = trace
@@ -227,16 +243,17 @@ fn print_motion_frames(trace: &Trace, obj: &ObjectTruth, contrast: &[(f64, f64)]
                     .filter(|t| {
                         t.points.iter().any(|p| {
                             (p.t_s - c.t_s).abs() < 1e-6
-                                && (p.x_px - c.x_px).hypot(p.y_px - c.y_px) < 0.01
+                                && (p.x_px - c.candidate.x_px).hypot(p.y_px - c.candidate.y_px)
+                                    < 0.01
                         })
                     })
                     .map(|t| t.track_id)
                     .collect();
                 println!(
                     "        cand ({:.1},{:.1}) d {:.1} box {}x{} area {} contrast {:.1} len {:.1} wid {:.1} unchanged {} tracks {:?}",
-                    c.x_px,
-                    c.y_px,
-                    (c.x_px - q.x_px).hypot(c.y_px - q.y_px),
+                    c.candidate.x_px,
+                    c.candidate.y_px,
+                    (c.candidate.x_px - q.x_px).hypot(c.candidate.y_px - q.y_px),
                     k.w_px(),
                     k.h_px(),
                     k.area_px,
@@ -376,7 +393,8 @@ fn main() -> Res<()> {
                     trace.candidates.iter().any(|c| {
                         !c.unchanged
                             && (c.t_s - q.t_s).abs() <= half_frame_s
-                            && (c.x_px - q.x_px).hypot(c.y_px - q.y_px) <= 4.0f64.max(q.size_px)
+                            && (c.candidate.x_px - q.x_px).hypot(c.candidate.y_px - q.y_px)
+                                <= 4.0f64.max(q.size_px)
                     })
                 })
                 .count();

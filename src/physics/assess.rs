@@ -11,8 +11,8 @@ use crate::events::TrackPoint;
 
 use super::facade::FacadeModel;
 use super::fit::{
-    BallisticFit, BallisticState, G_M_S2, LineFit, MIN_TERMINAL_M_S, Obs, PlaneFit, fit_ballistic,
-    fit_ballistic_bounded,
+    BallisticFit, BallisticState, G_M_S2, LineFit, MIN_TERMINAL_M_S, Obs, PlaneFit,
+    drag_of_terminal_speed, fit_ballistic, fit_ballistic_bounded,
 };
 use super::origin::{FallEstimate, estimate};
 
@@ -567,7 +567,7 @@ fn assess_light(
 /// The drag of a terminal speed a little above a track's end speed (light objects reach theirs
 /// within a second or two), at least `min_terminal_m_s`: a start for the 3-D fit.
 fn drag_for_end_speed(v_end_m_s: f64, min_terminal_m_s: f64) -> f64 {
-    G_M_S2 / (1.1 * v_end_m_s).clamp(min_terminal_m_s, 40.0).powi(2)
+    drag_of_terminal_speed((1.1 * v_end_m_s).clamp(min_terminal_m_s, 40.0))
 }
 
 /// Fewest points a track needs: [`MIN_POINTS`], and detections over at least

@@ -436,7 +436,12 @@ fn prior_jacobian(x: &Params, hyp: OutwardHypothesis) -> [(usize, f64); 6] {
 
 /// Largest drag coefficient allowed, 1/m.
 pub fn max_drag_per_m() -> f64 {
-    G_M_S2 / (MIN_TERMINAL_M_S * MIN_TERMINAL_M_S)
+    drag_of_terminal_speed(MIN_TERMINAL_M_S)
+}
+
+/// The drag coefficient of an object whose terminal speed is `v_m_s`, 1/m.
+pub(crate) fn drag_of_terminal_speed(v_m_s: f64) -> f64 {
+    G_M_S2 / (v_m_s * v_m_s)
 }
 
 fn clamp_params(mut x: Params, max_drag: f64) -> Params {
@@ -472,7 +477,7 @@ pub fn fit_ballistic_bounded(
     if obs.len() < 4 || min_terminal_m_s.is_nan() || min_terminal_m_s <= 0.0 {
         return None;
     }
-    let mut solver = Solver::new(model, obs, G_M_S2 / (min_terminal_m_s * min_terminal_m_s));
+    let mut solver = Solver::new(model, obs, drag_of_terminal_speed(min_terminal_m_s));
     let init = solver.start(init);
     let throw_init = BallisticState {
         pos_m: [init.pos_m[0], init.pos_m[1], THROW_INIT.0],

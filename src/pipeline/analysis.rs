@@ -204,13 +204,9 @@ pub struct TrackTrace {
 pub struct CandidateTrace {
     /// Media time, seconds.
     pub t_s: f64,
-    /// Centre, pixels.
-    pub x_px: f64,
-    /// Centre, pixels.
-    pub y_px: f64,
     /// True when the temporal-change test dropped it (it never reached the tracker).
     pub unchanged: bool,
-    /// The candidate itself.
+    /// The candidate.
     pub candidate: Candidate,
 }
 
@@ -368,8 +364,6 @@ impl CameraAnalysis {
             let tr = |unchanged: bool| {
                 move |c: &Candidate| CandidateTrace {
                     t_s,
-                    x_px: c.x_px,
-                    y_px: c.y_px,
                     unchanged,
                     candidate: *c,
                 }
