@@ -376,7 +376,13 @@ impl CameraAnalysis {
             });
         }
         self.now_s = frame.pts_s;
-        let finished = self.tracker.update(frame.pts_s, candidates);
+        // A re-based or warming-up detector saw nothing: that is not a miss for the tracks.
+        let m = self.motion.stats();
+        let finished = if m.rebased || m.warming_up {
+            self.tracker.skip(frame.pts_s)
+        } else {
+            self.tracker.update(frame.pts_s, candidates)
+        };
         if self.detector.is_some() {
             self.submit_crops(&frame);
             self.collect_replies();
@@ -466,14 +472,23 @@ impl CameraAnalysis {
 
     /// [`CameraAnalysis::judge`] on a track's id and points.
     fn judge_track(&mut self, track_id: u64, points: Vec<TrackPoint>) {
-        // A track that coasted through a long gap may have picked up something else on the far
-        // side for its last few points (a bird, a leaf where the object's path led): when the
-        // whole is not a fall, its parts are judged on their own (stitching may still join
-        // them).
-        if let Some(at) = largest_gap(&points, SPLIT_GAP_S)
-            && points.len() - at <= SPLIT_MAX_TAIL_POINTS
-            && !matches!(assess(&self.facade, &points).verdict, Verdict::Fall(_))
-        {
+        // A track that coasted through a gap may have picked up something else on the far side
+        // for its last few points (a bird, a leaf or a branch where the object's path led):
+        // when the whole is not a fall, its parts are judged on their own (stitching may still
+        // join them). The cut goes after the latest coast whose head is a fall, else after the
+        // longest gap.
+        let split = |points: &[TrackPoint], facade: &FacadeModel| {
+            let cuts = coasted_cuts(points, SPLIT_MAX_TAIL_POINTS);
+            if cuts.is_empty() || matches!(assess(facade, points).verdict, Verdict::Fall(_)) {
+                return None;
+            }
+            cuts.iter()
+                .rev()
+                .copied()
+                .find(|&at| matches!(assess(facade, &points[..at]).verdict, Verdict::Fall(_)))
+                .or_else(|| largest_gap(points, SPLIT_GAP_S).filter(|at| cuts.contains(at)))
+        };
+        if let Some(at) = split(&points, &self.facade) {
             let tail = points[at..].to_vec();
             let mut head = points;
             head.truncate(at);
@@ -787,6 +802,25 @@ const SPLIT_GAP_S: f64 = 0.2;
 /// something else, not the rest of a second object's track).
 const SPLIT_MAX_TAIL_POINTS: usize = 4;
 
+/// A coast at least this many frame intervals long (two missed frames) may end in something
+/// else than the object: a track may be cut there ([`coasted_cuts`]).
+const CUT_MIN_GAP_FRAMES: f64 = 2.5;
+
+/// The indices after which a track may be cut: the first point after each coast of at least
+/// [`CUT_MIN_GAP_FRAMES`] frame intervals (the track's median interval) with at most
+/// `max_tail` points after it, in order.
+fn coasted_cuts(points: &[TrackPoint], max_tail: usize) -> Vec<usize> {
+    if points.len() < 3 {
+        return Vec::new();
+    }
+    let mut dts: Vec<f64> = points.windows(2).map(|w| w[1].t_s - w[0].t_s).collect();
+    let mid = dts.len() / 2;
+    let frame_s = *dts.select_nth_unstable_by(mid, f64::total_cmp).1;
+    (points.len().saturating_sub(max_tail).max(1)..points.len())
+        .filter(|&i| points[i].t_s - points[i - 1].t_s >= CUT_MIN_GAP_FRAMES * frame_s)
+        .collect()
+}
+
 /// The index of the first point after the longest gap in `points` of at least `min_gap_s`.
 fn largest_gap(points: &[TrackPoint], min_gap_s: f64) -> Option<usize> {
     (1..points.len())
@@ -1061,6 +1095,58 @@ mod tests {
         an.release_pending(true, &mut out);
         assert_eq!(out.len(), 1, "one event");
         assert_eq!(out[0].event.origin.floor, 12);
+    }
+
+    /// A fall tracked for 0.6 s whose object then went behind a tree: the track coasted three
+    /// frames and took a branch for its last two points, standing still where the object had
+    /// been heading. The whole is not a fall; cut after the short coast, its head is, from the
+    /// right floor. (A cut only after gaps of 0.2 s or more would keep the branch.)
+    #[test]
+    fn a_track_that_took_a_still_thing_after_a_short_coast_is_judged_without_it() {
+        let scene = sim_scene();
+        let release = [scene.bay_centre_m(3), scene.floor_base_m(12) + 1.2, 0.5];
+        let all = observed(&scene, &FallingObject::drop(1.0, release, 35.0), 11.0, 5);
+        let mut points: Vec<TrackPoint> = all.iter().copied().filter(|p| p.t_s < 1.6).collect();
+        let last = *points.last().unwrap();
+        for dt_s in [0.16, 0.24] {
+            points.push(TrackPoint {
+                t_s: last.t_s + dt_s,
+                ..last
+            });
+        }
+        let facade = sim_facade(&scene);
+        assert!(
+            matches!(assess(&facade, &points).verdict, Verdict::Reject(_)),
+            "the whole track is not a fall"
+        );
+        assert_eq!(
+            coasted_cuts(&points, SPLIT_MAX_TAIL_POINTS),
+            vec![points.len() - 2]
+        );
+        let mut an = sim_analysis(&scene);
+        an.judge_track(1, points);
+        let mut out = Vec::new();
+        an.release_pending(true, &mut out);
+        assert_eq!(out.len(), 1, "one event");
+        assert_eq!(out[0].event.origin.floor, 12);
+    }
+
+    /// Only coasts of at least two missed frames near the end of a track are places to cut it.
+    #[test]
+    fn a_track_is_cut_only_after_a_coast_near_its_end() {
+        let mut points = fall_points(0.0, 20);
+        assert!(coasted_cuts(&points, 4).is_empty(), "no coast");
+        // One missed frame (a 0.08 s gap) is not a coast to cut at; two are.
+        for p in &mut points[17..] {
+            p.t_s += 0.04;
+        }
+        assert!(coasted_cuts(&points, 4).is_empty());
+        for p in &mut points[18..] {
+            p.t_s += 0.08;
+        }
+        assert_eq!(coasted_cuts(&points, 4), vec![18]);
+        // A coast with more than `max_tail` points after it is the rest of the track.
+        assert!(coasted_cuts(&points, 1).is_empty());
     }
 
     /// Heavy rain near the camera chains drops into tracks that enter the picture already

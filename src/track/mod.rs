@@ -256,6 +256,8 @@ pub struct Track {
     pub observations: Vec<Observation>,
     /// Consecutive frames without a detection (coasting).
     pub missed: u32,
+    /// Frames skipped unseen ([`Tracker::skip`]) since its last detection.
+    pub blind_frames: u32,
     /// Frames since the track started.
     pub age_frames: u32,
     /// Frames it coasted through in total.
@@ -326,6 +328,8 @@ pub struct TrackerStats {
     pub dropped_tentative: u64,
     /// Confirmed tracks finished.
     pub finished: u64,
+    /// Frames the motion detector could not see, skipped without a miss ([`Tracker::skip`]).
+    pub blind_frames: u64,
     /// The camera's exposure as a fraction of the frame interval, learnt from streaks.
     pub exposure_fraction: Option<f64>,
 }
@@ -361,6 +365,8 @@ pub struct Tracker {
     grid: std::collections::HashMap<(i32, i32), Vec<u32>>,
     next_id: u64,
     last_t_s: Option<f64>,
+    /// Consecutive frames skipped by [`Tracker::skip`].
+    blind_run: u32,
     exposure: ExposureEstimate,
     stats: TrackerStats,
 }
@@ -377,6 +383,7 @@ impl Tracker {
             grid: Default::default(),
             next_id: 1,
             last_t_s: None,
+            blind_run: 0,
             exposure: ExposureEstimate::default(),
             stats: TrackerStats::default(),
         })
@@ -470,7 +477,7 @@ impl Tracker {
             }
         } else if self.is_streak(c) && c.width_px <= THIN_STREAK_WIDTH_PX {
             let v = t.kf.vel();
-            let frame_dt = dt / f64::from(t.missed + 1);
+            let frame_dt = dt / f64::from(t.missed + t.blind_frames + 1);
             if v.norm() * frame_dt >= 2.0
                 && Self::axis_angle(f64::from(c.orientation_rad), v) > max_angle
             {
@@ -480,8 +487,28 @@ impl Tracker {
         Some(d2 + logdet)
     }
 
+    /// A frame the motion detector could not see (it re-based its background and is warming
+    /// up again): no candidates, but no evidence of absence either. The tracks carry on as if
+    /// the frame had not been, without a miss, for up to [`MAX_BLIND_FRAMES`] frames in a
+    /// row; a longer blind spell counts as misses (an empty [`Tracker::update`]), so nothing
+    /// coasts through minutes of darkness. Returns the tracks that finished.
+    pub fn skip(&mut self, t_s: f64) -> Vec<Track> {
+        if self.blind_run >= MAX_BLIND_FRAMES {
+            let finished = self.update(t_s, &[]);
+            self.blind_run = MAX_BLIND_FRAMES;
+            return finished;
+        }
+        self.blind_run += 1;
+        self.stats.blind_frames += 1;
+        for t in &mut self.tracks {
+            t.blind_frames += 1;
+        }
+        Vec::new()
+    }
+
     /// Processes the candidates of the frame at `t_s`; returns the tracks that finished.
     pub fn update(&mut self, t_s: f64, candidates: &[Candidate]) -> Vec<Track> {
+        self.blind_run = 0;
         self.stats.frames += 1;
         let t_s = match self.last_t_s {
             Some(last) if t_s <= last => last + 1e-3,
@@ -751,6 +778,7 @@ impl Tracker {
             confirmed: false,
             observations: vec![Observation::new(t_s, c)],
             missed: 0,
+            blind_frames: 0,
             age_frames: 0,
             coasted_frames: 0,
             score: 0.0,
@@ -786,7 +814,7 @@ impl Tracker {
         let exposure = self.exposure.get();
         let t = &mut self.tracks[ti];
         let last = *t.observations.last().expect("tracks have observations");
-        let frame_dt = (t_s - last.point.t_s) / f64::from(t.missed + 1);
+        let frame_dt = (t_s - last.point.t_s) / f64::from(t.missed + t.blind_frames + 1);
         t.kf.update_pos(Vector2::new(c.x_px, c.y_px), r);
         if streak && t.observations.len() >= 2 {
             let th = f64::from(c.orientation_rad);
@@ -813,12 +841,16 @@ impl Tracker {
         t.path_px += (c.x_px - last.point.x_px).hypot(c.y_px - last.point.y_px);
         t.observations.push(Observation::new(t_s, c));
         t.missed = 0;
+        t.blind_frames = 0;
     }
 }
 
 /// Only a streak this thin must lie along its track's motion: a wider elongated blob may be an
 /// elongated object (a brick, a bottle) tumbling at any angle.
 const THIN_STREAK_WIDTH_PX: f32 = 3.0;
+/// Consecutive unseen frames [`Tracker::skip`] passes over without a miss: a codec refresh costs
+/// the motion detector one re-based frame and two of warm-up, a flood one and four.
+pub const MAX_BLIND_FRAMES: u32 = 6;
 
 /// Detections over which a confirmed track's evidence is averaged for [`Tracker::lost_quality`].
 const QUALITY_WINDOW: usize = 5;

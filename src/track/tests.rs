@@ -160,6 +160,57 @@ fn a_longer_occlusion_ends_the_track() {
     assert_eq!(tracks.len(), 2);
 }
 
+/// Runs the fall of [`fall`] (from frame 10) with frames `blind` unseen by the motion detector,
+/// handed to the tracker through `blind_frame`; returns the confirmed tracks.
+fn fall_with_blind_frames(
+    blind: std::ops::Range<usize>,
+    blind_frame: impl Fn(&mut Tracker, f64) -> Vec<Track>,
+) -> (Vec<Track>, TrackerStats) {
+    let mut tr = Tracker::new(TrackerConfig::default()).unwrap();
+    let mut out = Vec::new();
+    for i in 0..75 {
+        let t = i as f64 / FPS;
+        if blind.contains(&i) {
+            out.extend(blind_frame(&mut tr, t));
+        } else {
+            let c = if t >= 0.4 {
+                vec![cand(fall(t).0, fall(t).1)]
+            } else {
+                vec![]
+            };
+            out.extend(tr.update(t, &c));
+        }
+    }
+    out.extend(tr.flush());
+    (out, tr.stats())
+}
+
+/// A codec refresh re-bases the motion detector: a frame and two of warm-up without candidates,
+/// two frames after the object appeared. Skipped, they cost the young track nothing; counted as
+/// misses (an empty update), they end it and the track starts again after them.
+#[test]
+fn frames_the_detector_could_not_see_are_skipped_not_missed() {
+    let (tracks, stats) = fall_with_blind_frames(12..15, |tr, t| tr.skip(t));
+    assert_eq!(tracks.len(), 1, "{} tracks", tracks.len());
+    assert_eq!(tracks[0].observations.len(), 65 - 3);
+    assert_eq!(tracks[0].coasted_frames, 0);
+    assert!((tracks[0].start_s() - 0.4).abs() < 1e-9);
+    assert_eq!(stats.blind_frames, 3);
+
+    let (missed, _) = fall_with_blind_frames(12..15, |tr, t| tr.update(t, &[]));
+    assert_eq!(missed.len(), 1);
+    assert!(missed[0].start_s() > 0.5, "the young track died in the gap");
+}
+
+/// A long blind spell counts as misses after [`MAX_BLIND_FRAMES`]: the track does not coast
+/// through it for ever.
+#[test]
+fn a_long_blind_spell_ends_the_track() {
+    let (tracks, stats) = fall_with_blind_frames(25..45, |tr, t| tr.skip(t));
+    assert_eq!(tracks.len(), 2, "{} tracks", tracks.len());
+    assert_eq!(stats.blind_frames, u64::from(MAX_BLIND_FRAMES));
+}
+
 #[test]
 fn crossing_objects_keep_their_identities() {
     let a = |t: f64| (400.0 + 120.0 * t, 300.0 + 80.0 * t + 0.5 * 300.0 * t * t);
