@@ -27,6 +27,9 @@
 //!    A confirmed track survives up to [`TrackerConfig::max_missed_frames`] missed frames
 //!    (balconies, trees) and is then finished and returned with its observations.
 //!
+//! A frame the motion detector could not see (re-based, warming up) is passed with
+//! [`Tracker::skip`]: no candidates, but no miss either.
+//!
 //! Positions are pixels with pixel centres on integer coordinates (as the motion module's).
 
 mod assign;
