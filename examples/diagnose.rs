@@ -324,6 +324,51 @@ fn print_features(f: &fallwatch::physics::Features) {
     );
 }
 
+/// `DIAG_CSV=DIR`: every candidate of the clip (the tracker's and those the change test
+/// dropped) into `DIR/NAME.csv`, with its distance to the nearest visible truth point.
+fn write_candidates_csv(dir: &Path, truth: &Truth, trace: &Trace) -> Res<()> {
+    use std::fmt::Write as _;
+    let half_frame_s = 0.5 / truth.fps;
+    let mut out = String::from(
+        "t_s,x_px,y_px,brighter,area_px,w_px,h_px,length_px,width_px,orientation_deg,\
+         contrast,peak,mass,fragments,unchanged,truth_dist_px\n",
+    );
+    for c in &trace.candidates {
+        let k = &c.candidate;
+        let dist = truth
+            .objects
+            .iter()
+            .flat_map(|o| o.track.iter())
+            .filter(|q| q.visible && (q.t_s - c.t_s).abs() <= half_frame_s)
+            .map(|q| (q.x_px - k.x_px).hypot(q.y_px - k.y_px))
+            .fold(f64::INFINITY, f64::min);
+        writeln!(
+            out,
+            "{:.3},{:.1},{:.1},{},{},{:.0},{:.0},{:.1},{:.1},{:.0},{:.1},{:.1},{:.0},{},{},{:.1}",
+            c.t_s,
+            k.x_px,
+            k.y_px,
+            u8::from(k.polarity == fallwatch::motion::Polarity::Brighter),
+            k.area_px,
+            k.w_px(),
+            k.h_px(),
+            k.length_px,
+            k.width_px,
+            f64::from(k.orientation_rad).to_degrees(),
+            k.contrast,
+            k.peak_contrast,
+            k.mass,
+            k.fragments,
+            u8::from(c.unchanged),
+            dist
+        )?;
+    }
+    std::fs::create_dir_all(dir)?;
+    let name = Path::new(&truth.clip).with_extension("csv");
+    std::fs::write(dir.join(name.file_name().ok_or("clip name")?), out)?;
+    Ok(())
+}
+
 fn main() -> Res<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let verbose = args.iter().any(|a| a == "--verbose");
@@ -343,6 +388,9 @@ fn main() -> Res<()> {
         let calib = Calibration::load(&dir.join(&truth.calib))?;
         let (events, trace, contrast) = analyse(&dir.join(&truth.clip), &calib, &truth)?;
         let half_frame_s = 0.5 / truth.fps;
+        if let Ok(csv_dir) = std::env::var("DIAG_CSV") {
+            write_candidates_csv(&PathBuf::from(csv_dir), &truth, &trace)?;
+        }
         let model = fallwatch::physics::FacadeModel::new(&calib, truth.width, truth.height)?;
         let matches = match_events(&truth, &events, &MatchParams::default());
         tot.seconds += truth.duration_s;
