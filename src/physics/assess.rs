@@ -336,6 +336,12 @@ pub struct ScoreModel {
     pub w_rise: f64,
     /// Evidence: `min(descent_storeys, 4) / 4`.
     pub w_descent: f64,
+    /// The flutter penalties (lateral residual, swings, size variation) apply in full up to
+    /// this facade-plane end speed, m/s: leaves and paper never fall faster...
+    pub flutter_speed_m_s: f64,
+    /// ... and not at all from this one, m/s (linearly in between): a tumbling box whose
+    /// outline and centroid jitter is fast.
+    pub no_flutter_speed_m_s: f64,
 }
 
 /// Hand-set coefficients, chosen on the synthetic tracks of this module's tests; to be
@@ -362,6 +368,8 @@ pub const DEFAULT_SCORE_MODEL: ScoreModel = ScoreModel {
     w_box: -0.7,
     w_rise: -10.0,
     w_descent: 1.5,
+    flutter_speed_m_s: 4.0,
+    no_flutter_speed_m_s: 7.0,
 };
 
 /// One term of the score: its value, weight, and the reason it stands for.
@@ -400,6 +408,16 @@ impl ScoreModel {
             best_value: cap,
             reason,
         };
+        // What of the flutter penalties applies at this end speed (1 when unknown, and on a
+        // track shorter than `SHORT_TRACK_S`: its speed is an extrapolation, and half a swing of
+        // a leaf near the camera looks like the start of a fall).
+        let flutter = if f.end_speed_m_s.is_finite() && f.duration_s >= SHORT_TRACK_S {
+            ((self.no_flutter_speed_m_s - f.end_speed_m_s)
+                / (self.no_flutter_speed_m_s - self.flutter_speed_m_s).max(1e-9))
+            .clamp(0.0, 1.0)
+        } else {
+            1.0
+        };
         [
             pen(
                 (f.fit_sigma / self.fit_sigma_ok).max(1.0).ln(),
@@ -408,12 +426,12 @@ impl ScoreModel {
             ),
             pen(
                 (f.lateral_sigma / self.fit_sigma_ok).max(1.0).ln(),
-                self.w_lateral,
+                self.w_lateral * flutter,
                 RejectReason::Fluttering,
             ),
             pen(
                 f.lateral_swings_hz - self.swings_ok_hz,
-                self.w_swings,
+                self.w_swings * flutter,
                 RejectReason::Fluttering,
             ),
             // Perspective bends a constant-velocity path in the image as much as gravity does
@@ -443,7 +461,7 @@ impl ScoreModel {
             ),
             pen(
                 (f.size_cv - self.size_cv_ok) / self.size_cv_ok,
-                self.w_size_cv,
+                self.w_size_cv * flutter,
                 RejectReason::SizeOscillation,
             ),
             pen(

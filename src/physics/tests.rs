@@ -1038,6 +1038,38 @@ fn tumbling_object_is_still_a_fall() {
     }
 }
 
+/// A box tumbling as it falls: its outline grows and shrinks by 70 % as faces turn to the camera
+/// and its centroid jitters by 2.5 px. Over 1.3 s it is falling at over 9 m/s, faster than any
+/// leaf or paper: its flutter-like outline must not reject it (it did, as `SizeOscillation` or
+/// `Fluttering`, before the flutter penalties were weighed by the end speed).
+#[test]
+fn a_tumbling_box_that_falls_fast_is_a_fall() {
+    let scene = scene_far();
+    let model = model_of(&scene);
+    let h = scene.floor_base_m(9) + 1.3;
+    let obs = Observer {
+        noise_px: 2.5,
+        ..Observer::default()
+    };
+    for seed in 0..10 {
+        let fall = FallingObject::drop(0.4, [scene.bay_centre_m(4), h, 0.4], 25.0);
+        let mut track: Vec<TrackPoint> = track_of(&scene, &fall, &obs, 2_000 + seed)
+            .into_iter()
+            .filter(|p| p.t_s <= 1.7)
+            .collect();
+        for p in &mut track {
+            let k = 1.0 + 0.7 * (std::f64::consts::TAU * 2.5 * p.t_s).sin();
+            p.w_px *= k;
+            p.h_px *= k;
+        }
+        let a = assess(&model, &track);
+        assert!(a.features.size_cv > 0.4, "{:?}", a.features);
+        assert!(a.features.end_speed_m_s > 9.0, "{:?}", a.features);
+        let est = expect_fall(&a);
+        assert_eq!(est.origin.floor, 9, "seed {seed}");
+    }
+}
+
 #[test]
 fn late_media_times_give_the_same_answer() {
     // An hour into a stream: times are large, the answer only shifts.
