@@ -195,6 +195,7 @@ fn kernels_fast_vs_reference(c: &mut Criterion) {
     let mut mask = vec![0u8; w];
     let tp = kernels::ThresholdParams {
         t_tile: 120,
+        t_dark: 120,
         noise_level: 24,
     };
     g.bench_function("box_threshold/fast", |b| {

@@ -45,10 +45,24 @@ pub struct UpdateParams {
 /// Parameters of [`box_threshold`] for one tile segment.
 #[derive(Clone, Copy, Debug)]
 pub struct ThresholdParams {
-    /// The tile's threshold on `|s|`.
+    /// The tile's threshold on a brighter window: `s > t_tile`.
     pub t_tile: i16,
+    /// The tile's threshold on a darker window: `s < -t_dark` (lower than `t_tile` when only
+    /// the brighter side is noisy: rain, lit drops).
+    pub t_dark: i16,
     /// The noise level whose exceedances are counted (the tile's current noise estimate).
     pub noise_level: i16,
+}
+
+/// Counts of one [`box_threshold`] call.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ThresholdCounts {
+    /// Windows over their threshold (the mask's ones).
+    pub over_threshold: u32,
+    /// Windows with `|s| > noise_level`.
+    pub over_noise: u32,
+    /// Windows with `s < -noise_level` (the darker side of `over_noise`).
+    pub below_noise: u32,
 }
 
 // --- sum of a row -------------------------------------------------------------------------------
@@ -332,9 +346,10 @@ pub fn pair_sum_ref(d4: &[i16], h: &mut [i16]) {
 }
 
 /// 2 x 2 box sums `s = h_prev + h_cur` (the window anchored at the pixel of the previous row) and
-/// the tile threshold test `|s| > t_tile`. Writes `s` and `mask` (1 over, 0 not); returns (count
-/// over the threshold, count of `|s| > noise_level`). The per-pixel variability threshold is
-/// applied afterwards, only where this mask is set ([`suppress_variable`]).
+/// the tile threshold test `s > t_tile || s < -t_dark`. Writes `s` and `mask` (1 over, 0 not);
+/// returns the counts over the threshold and beyond the noise level on either side
+/// ([`ThresholdCounts`]). The per-pixel variability threshold is applied afterwards, only where
+/// this mask is set ([`suppress_variable`]).
 #[multiversion(targets(
     "x86_64+avx512f+avx512bw+avx512vl+avx2+avx+fma",
     "x86_64+avx2+avx+fma",
@@ -347,13 +362,14 @@ pub fn box_threshold(
     p: ThresholdParams,
     s: &mut [i16],
     mask: &mut [u8],
-) -> (u32, u32) {
+) -> ThresholdCounts {
     let n = h_prev.len().min(h_cur.len()).min(s.len()).min(mask.len());
     let (hp, hc, s, mask) = (&h_prev[..n], &h_cur[..n], &mut s[..n], &mut mask[..n]);
-    let (t, nl) = (p.t_tile, p.noise_level);
+    let (t, td, nl) = (p.t_tile, p.t_dark, p.noise_level);
     const L: usize = 64;
     let mut fg = 0u32;
     let mut over = 0u32;
+    let mut below = 0u32;
     let blocks = n / L;
     for k in 0..blocks {
         let r = k * L..(k + 1) * L;
@@ -362,26 +378,35 @@ pub fn box_threshold(
         let sb: &mut [i16; L] = (&mut s[r.clone()]).try_into().expect("block");
         let mb: &mut [u8; L] = (&mut mask[r]).try_into().expect("block");
         let mut ov = [0u8; L];
+        let mut bl = [0u8; L];
         for j in 0..L {
             let sj = hp[j] + hc[j];
             let a = sj.abs();
             sb[j] = sj;
-            mb[j] = u8::from(a > t);
+            mb[j] = u8::from(sj > t) | u8::from(sj < -td);
             ov[j] = u8::from(a > nl);
+            bl[j] = u8::from(sj < -nl);
         }
         // Lanes hold 0 or 1: 64 of them sum in u8 without overflow.
         fg += u32::from(mb.iter().sum::<u8>());
         over += u32::from(ov.iter().sum::<u8>());
+        below += u32::from(bl.iter().sum::<u8>());
     }
     for j in blocks * L..n {
         let sj = hp[j] + hc[j];
         let a = sj.abs();
         s[j] = sj;
-        mask[j] = u8::from(a > t);
-        fg += u32::from(a > t);
+        let m = u8::from(sj > t) | u8::from(sj < -td);
+        mask[j] = m;
+        fg += u32::from(m);
         over += u32::from(a > nl);
+        below += u32::from(sj < -nl);
     }
-    (fg, over)
+    ThresholdCounts {
+        over_threshold: fg,
+        over_noise: over,
+        below_noise: below,
+    }
 }
 
 /// Reference for [`box_threshold`].
@@ -391,13 +416,14 @@ pub fn box_threshold_ref(
     p: ThresholdParams,
     s: &mut [i16],
     mask: &mut [u8],
-) -> (u32, u32) {
+) -> ThresholdCounts {
     let mut fg = 0;
     let mut over = 0;
+    let mut below = 0;
     for x in 0..s.len() {
         let v = i32::from(h_prev[x]) + i32::from(h_cur[x]);
         s[x] = v as i16;
-        if v.abs() > i32::from(p.t_tile) {
+        if v > i32::from(p.t_tile) || v < -i32::from(p.t_dark) {
             mask[x] = 1;
             fg += 1;
         } else {
@@ -406,8 +432,15 @@ pub fn box_threshold_ref(
         if v.abs() > i32::from(p.noise_level) {
             over += 1;
         }
+        if v < -i32::from(p.noise_level) {
+            below += 1;
+        }
     }
-    (fg, over)
+    ThresholdCounts {
+        over_threshold: fg,
+        over_noise: over,
+        below_noise: below,
+    }
 }
 
 /// The per-pixel variability threshold, applied only where `mask` is set (the foreground is
@@ -651,9 +684,17 @@ mod tests {
     fn box_threshold_matches_reference() {
         let mut r = rng();
         for &n in &LENS {
-            for &(t_tile, noise_level) in &[(0i16, 0i16), (40, 80), (16000, 16320), (300, 20)] {
+            for &(t_tile, t_dark, noise_level) in &[
+                (0i16, 0i16, 0i16),
+                (40, 40, 80),
+                (16000, 16000, 16320),
+                (300, 300, 20),
+                (300, 120, 100),
+                (50, 16000, 60),
+            ] {
                 let p = ThresholdParams {
                     t_tile,
+                    t_dark,
                     noise_level,
                 };
                 let hp: Vec<i16> = (0..n).map(|_| r.random_range(-8160..=2040)).collect();
@@ -669,7 +710,8 @@ mod tests {
                 let kept = suppress_variable(&mut m_a, &s_a, &v0, &v1, 12);
                 for x in 0..n {
                     let vm = v0[x].max(v0[x + 1]).max(v1[x]).max(v1[x + 1]);
-                    let t = i32::from(t_tile).max(12 * i32::from(vm));
+                    let side = if s_a[x] > 0 { t_tile } else { t_dark };
+                    let t = i32::from(side).max(12 * i32::from(vm));
                     assert_eq!(m_a[x] == 1, i32::from(s_a[x]).abs() > t, "x={x}");
                 }
                 assert_eq!(kept as usize, m_a.iter().filter(|&&m| m == 1).count());

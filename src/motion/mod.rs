@@ -411,11 +411,17 @@ struct Tiles {
     gain_q11: Vec<u16>,
     /// Noise standard deviation of the box sum, box units.
     sigma_s: Vec<f32>,
+    /// Threshold on a window's box sum: `s > t_tile` or `s < -t_dark`.
     t_tile: Vec<i16>,
+    t_dark: Vec<i16>,
     /// `sigma_s` rounded: the level whose exceedances are counted.
     noise_level: Vec<i16>,
     noise_sum: Vec<u64>,
+    /// The darker side of `noise_sum` (`s < -noise_level`).
+    noise_below: Vec<u64>,
     noise_cnt: Vec<u32>,
+    /// One-sided noise estimates (brighter, darker side), box units.
+    sigma_side: Vec<[f32; 2]>,
 }
 
 impl Tiles {
@@ -427,9 +433,12 @@ impl Tiles {
             + self.gain_q11.capacity() * 2
             + self.sigma_s.capacity() * 4
             + self.t_tile.capacity() * 2
+            + self.t_dark.capacity() * 2
             + self.noise_level.capacity() * 2
             + self.noise_sum.capacity() * 8
+            + self.noise_below.capacity() * 8
             + self.noise_cnt.capacity() * 4
+            + self.sigma_side.capacity() * 8
     }
 }
 
@@ -603,9 +612,12 @@ impl MotionDetector {
             gain_q11: vec![kernels::UNIT_GAIN_Q11; nt],
             sigma_s: vec![sigma0; nt],
             t_tile: vec![0; nt],
+            t_dark: vec![0; nt],
             noise_level: vec![0; nt],
             noise_sum: vec![0; nt],
+            noise_below: vec![0; nt],
             noise_cnt: vec![0; nt],
+            sigma_side: vec![[sigma0; 2]; nt],
         };
         set_thresholds(&mut tiles, &cfg);
         let profiles = Profiles::new(&roi, bx0, by0, bw, bh, tw);
@@ -1079,6 +1091,7 @@ impl MotionDetector {
     fn threshold_params(&self, tile: usize) -> ThresholdParams {
         ThresholdParams {
             t_tile: self.tiles.t_tile[tile],
+            t_dark: self.tiles.t_dark[tile],
             noise_level: self.tiles.noise_level[tile],
         }
     }
@@ -1091,6 +1104,7 @@ impl MotionDetector {
         let tw = self.tiles.tw;
         self.tiles.sum_b.fill(0);
         self.tiles.noise_sum.fill(0);
+        self.tiles.noise_below.fill(0);
         self.tiles.noise_cnt.fill(0);
         self.rates = self.frame_rates();
         let mut fg_total = 0u32;
@@ -1168,13 +1182,14 @@ impl MotionDetector {
                 let p = self.threshold_params(tile);
                 let va = vrow + a - self.bx0;
                 let va1 = va - vrow + vrow1;
-                let (mut fg, over) = kernels::box_threshold(
+                let counts = kernels::box_threshold(
                     &self.h_prev[a..b],
                     &self.h_cur[a..b],
                     p,
                     &mut self.s_row[a..b],
                     &mut self.mask[a..b],
                 );
+                let mut fg = counts.over_threshold;
                 if fg > 0 && self.cfg.var_mult > 0 {
                     fg = kernels::suppress_variable(
                         &mut self.mask[a..b],
@@ -1184,7 +1199,8 @@ impl MotionDetector {
                         self.cfg.var_mult as i16,
                     );
                 }
-                self.tiles.noise_sum[tile] += u64::from(over);
+                self.tiles.noise_sum[tile] += u64::from(counts.over_noise);
+                self.tiles.noise_below[tile] += u64::from(counts.below_noise);
                 self.tiles.noise_cnt[tile] += (b - a) as u32;
                 fg_total += fg;
                 if fg > 0 && collect {
@@ -1266,6 +1282,15 @@ impl MotionDetector {
                 let est = (c / probit(1.0 - p / 2.0)) as f32;
                 t.sigma_s[i] += (est - t.sigma_s[i]) * rate;
                 t.sigma_s[i] = t.sigma_s[i].clamp(1.0, 4000.0);
+                // Each side's own tail: rain (bright drops) inflates only the brighter one.
+                let below = t.noise_below[i];
+                let above = t.noise_sum[i] - below;
+                for (side, count) in [above, below].into_iter().enumerate() {
+                    let p = (count as f64 / f64::from(n)).clamp(5e-5, 0.25);
+                    let est = (c / probit(1.0 - p)) as f32;
+                    let sd = &mut t.sigma_side[i][side];
+                    *sd = (*sd + (est - *sd) * rate).clamp(1.0, 4000.0);
+                }
             }
         }
         set_thresholds(t, &self.cfg);
@@ -1293,7 +1318,11 @@ impl MotionDetector {
             if m.area == 1 {
                 let tile = (m.y_min as usize / self.tiles.th as usize) * self.tiles.nx
                     + m.x_min as usize / self.tiles.tw as usize;
-                let t = f64::from(self.tiles.t_tile[tile]);
+                let t = f64::from(if m.signed >= 0.0 {
+                    self.tiles.t_tile[tile]
+                } else {
+                    self.tiles.t_dark[tile]
+                });
                 if f64::from(m.peak) <= cfg.single_window_factor * t {
                     self.stats.rejected_small += 1;
                     continue;
@@ -1382,6 +1411,10 @@ impl MotionDetector {
             .sort_unstable_by(|a, b| a.y_px.total_cmp(&b.y_px).then(a.x_px.total_cmp(&b.x_px)));
     }
 }
+
+/// When one side's noise estimate exceeds the other's by this factor, something one-sided inflates
+/// it (rain, lit drops): the other side keeps its own threshold ([`set_thresholds`]).
+const ONE_SIDED_RATIO: f32 = 1.5;
 
 /// The standard normal quantile function (Acklam's rational approximation, relative error
 /// below 1.2e-9 over (0, 1)).
@@ -1500,11 +1533,26 @@ fn dither_offset(y: usize, frame: u64) -> usize {
     ((h >> 32) as usize) % DITHER_SPAN
 }
 
-/// Sets each tile's threshold from its noise.
+/// Sets each tile's thresholds from its noise: `k_sigma` times the two-sided estimate, except
+/// that when one side's tail is [`ONE_SIDED_RATIO`] times the other's (rain: bright drops
+/// everywhere), the quieter side is held to its own estimate: a dark object in the rain is then
+/// found as it would be in the dry, while the drops stay under the brighter side's threshold.
 fn set_thresholds(t: &mut Tiles, cfg: &MotionConfig) {
     let floor = 16.0 * cfg.min_threshold_grey;
-    for (tt, &s) in t.t_tile.iter_mut().zip(&t.sigma_s) {
-        *tt = (cfg.k_sigma * f64::from(s)).max(floor).clamp(1.0, 16000.0) as i16;
+    let thr = |s: f32| (cfg.k_sigma * f64::from(s)).max(floor).clamp(1.0, 16000.0) as i16;
+    for i in 0..t.t_tile.len() {
+        let [bright, dark] = t.sigma_side[i];
+        let s = t.sigma_s[i];
+        t.t_tile[i] = thr(if dark > ONE_SIDED_RATIO * bright {
+            bright.min(s)
+        } else {
+            s
+        });
+        t.t_dark[i] = thr(if bright > ONE_SIDED_RATIO * dark {
+            dark.min(s)
+        } else {
+            s
+        });
     }
     for (nl, &s) in t.noise_level.iter_mut().zip(&t.sigma_s) {
         *nl = (NOISE_COUNT_LEVEL * s + 0.5).clamp(1.0, 16000.0) as i16;

@@ -208,6 +208,52 @@ fn night_noise_with_a_dim_object() {
     assert!((6.0..12.0).contains(&sigma), "noise estimate {sigma}");
 }
 
+/// Rain: bright streaks all over the picture, new ones every frame. They fill the brighter tail
+/// of the differences and the two-sided noise estimate with it; a dark object falling through
+/// the rain must still be found, on the darker side's own threshold.
+#[test]
+fn a_dark_object_is_found_in_bright_rain() {
+    use rand::RngExt;
+    let mut det = detector(MotionConfig::default());
+    let mut scene = Scene::new(W, H, 23);
+    let release = 30;
+    let frames = 40;
+    let mut hits = 0;
+    for i in 0..release + frames {
+        // The rain starts once the background has been learnt.
+        let drops = if i >= 10 { RAIN_DROPS } else { 0 };
+        let mut objs: Vec<Obj> = (0..drops)
+            .map(|_| Obj {
+                length_px: 7.0,
+                angle_rad: 1.45,
+                ..Obj::dot(
+                    scene.rng.random_range(60.0..260.0),
+                    scene.rng.random_range(30.0..200.0),
+                    1.0,
+                    scene.rng.random_range(20.0..50.0),
+                )
+            })
+            .collect();
+        if i >= release {
+            let (x, y) = slow_then_falling(i, release);
+            objs.push(Obj::dot(x, y, 3.0, -22.0));
+        }
+        let img = scene.frame(&objs, 2.0, 1.0, 0.0, 0.0);
+        let cands = run(&mut det, &img, i);
+        if i >= release {
+            let (x, y) = slow_then_falling(i, release);
+            hits += usize::from(
+                near(&cands, x, y, 2.0).is_some_and(|c| c.polarity == Polarity::Darker),
+            );
+        }
+    }
+    // Without a threshold of its own, the darker side is held to the rain's: 0 of 40.
+    assert!(hits >= frames / 2, "hit {hits} of {frames}");
+}
+
+/// Rain drops per frame in [`a_dark_object_is_found_in_bright_rain`].
+const RAIN_DROPS: usize = 100;
+
 #[test]
 fn global_brightness_jump_gives_no_candidates() {
     let mut det = detector(MotionConfig::default());
