@@ -224,6 +224,25 @@ fn kernels_fast_vs_reference(c: &mut Criterion) {
             }
         })
     });
+    // A dense (night-like) foreground: a third of the windows over the tile threshold.
+    let s_dense: Vec<i16> = (0..w).map(|x| ((x * 37 % 97) as i16 - 48) * 8).collect();
+    let mask_dense: Vec<u8> = (0..w).map(|x| u8::from(x % 3 == 0)).collect();
+    let (v0, v1) = (&var[..w], &var[w..2 * w]);
+    for (name, fast) in [("fast", true), ("reference", false)] {
+        g.bench_function(format!("suppress_variable/{name}"), |b| {
+            b.iter(|| {
+                for _ in 0..h - 1 {
+                    mask.copy_from_slice(&mask_dense);
+                    let f = if fast {
+                        kernels::suppress_variable
+                    } else {
+                        kernels::suppress_variable_ref
+                    };
+                    black_box(f(&mut mask[..w - 1], &s_dense[..w - 1], v0, v1, 8));
+                }
+            })
+        });
+    }
     g.finish();
 }
 

@@ -443,23 +443,69 @@ pub fn box_threshold_ref(
     }
 }
 
-/// The per-pixel variability threshold, applied only where `mask` is set (the foreground is
-/// sparse): clears `mask[x]` when `|s[x]| <= var_mult * max(v0[x], v0[x+1], v1[x], v1[x+1])`,
-/// the largest variability of the window's four pixels (`v0`, `v1` its two rows, one longer
-/// than `mask`). Returns how many stay set.
+/// The per-pixel variability threshold, applied where `mask` is set: clears `mask[x]` when
+/// `|s[x]| <= var_mult * max(v0[x], v0[x+1], v1[x], v1[x+1])`, the largest variability of the
+/// window's four pixels (`v0`, `v1` its two rows, one longer than `mask`). Returns how many stay
+/// set. Branch-free (the night foreground is dense: a skip over clear stretches mispredicts
+/// there); `var_mult` is in `0..=`[`MAX_VAR_MULT`].
+#[multiversion(targets(
+    "x86_64+avx512f+avx512bw+avx512vl+avx2+avx+fma",
+    "x86_64+avx2+avx+fma",
+    "x86_64+sse4.1+ssse3",
+    "aarch64+neon"
+))]
 pub fn suppress_variable(mask: &mut [u8], s: &[i16], v0: &[u8], v1: &[u8], var_mult: i16) -> u32 {
+    debug_assert!((0..=MAX_VAR_MULT).contains(&var_mult));
     let n = mask
         .len()
         .min(s.len())
         .min(v0.len().saturating_sub(1))
         .min(v1.len().saturating_sub(1));
-    let mut kept = 0;
-    let mut x = 0;
-    while x < n {
-        if x + 16 <= n && u128::from_ne_bytes(mask[x..x + 16].try_into().expect("16 bytes")) == 0 {
-            x += 16;
-            continue;
+    // var_mult <= 64 and var <= 255: the product fits in 16 bits, and so does |s|.
+    let vm16 = var_mult.clamp(0, MAX_VAR_MULT) as u16;
+    #[inline(always)]
+    fn one(m: u8, s: i16, a: u8, b: u8, c: u8, d: u8, vm16: u16) -> u8 {
+        let v = u16::from(a.max(b).max(c.max(d)));
+        if s.unsigned_abs() > v * vm16 { m } else { 0 }
+    }
+    const L: usize = 64;
+    let mut kept = 0u32;
+    let blocks = n / L;
+    for k in 0..blocks {
+        let x0 = k * L;
+        let mb: &mut [u8; L] = (&mut mask[x0..x0 + L]).try_into().expect("block");
+        let sb: &[i16; L] = s[x0..x0 + L].try_into().expect("block");
+        let a: &[u8; L] = v0[x0..x0 + L].try_into().expect("block");
+        let b: &[u8; L] = v0[x0 + 1..x0 + L + 1].try_into().expect("block");
+        let c: &[u8; L] = v1[x0..x0 + L].try_into().expect("block");
+        let d: &[u8; L] = v1[x0 + 1..x0 + L + 1].try_into().expect("block");
+        let mut set = [0u8; L];
+        for j in 0..L {
+            let m = one(mb[j], sb[j], a[j], b[j], c[j], d[j], vm16);
+            mb[j] = m;
+            set[j] = u8::from(m != 0);
         }
+        // Lanes hold 0 or 1: 64 of them sum in u8 without overflow.
+        kept += u32::from(set.iter().sum::<u8>());
+    }
+    for x in blocks * L..n {
+        let m = one(mask[x], s[x], v0[x], v0[x + 1], v1[x], v1[x + 1], vm16);
+        mask[x] = m;
+        kept += u32::from(m != 0);
+    }
+    kept
+}
+
+/// Reference for [`suppress_variable`].
+pub fn suppress_variable_ref(
+    mask: &mut [u8],
+    s: &[i16],
+    v0: &[u8],
+    v1: &[u8],
+    var_mult: i16,
+) -> u32 {
+    let mut kept = 0;
+    for x in 0..mask.len() {
         if mask[x] != 0 {
             let vm = v0[x].max(v0[x + 1]).max(v1[x]).max(v1[x + 1]);
             if i32::from(s[x]).abs() <= i32::from(vm) * i32::from(var_mult) {
@@ -468,7 +514,6 @@ pub fn suppress_variable(mask: &mut [u8], s: &[i16], v0: &[u8], v1: &[u8], var_m
                 kept += 1;
             }
         }
-        x += 1;
     }
     kept
 }
@@ -721,6 +766,43 @@ mod tests {
             pair_sum(&d4, &mut h_a);
             pair_sum_ref(&d4, &mut h_b);
             assert_eq!(h_a, h_b);
+        }
+    }
+
+    #[test]
+    fn suppress_variable_matches_reference_on_random_and_extreme_input() {
+        let mut r = rng();
+        for &n in &LENS {
+            for kind in 0..5 {
+                for &var_mult in &[0i16, 1, 8, 12, MAX_VAR_MULT] {
+                    let mask: Vec<u8> = match kind {
+                        0 => (0..n).map(|_| u8::from(r.random_bool(0.3))).collect(),
+                        1 => vec![1; n],
+                        2 => (0..n).map(|_| r.random()).collect(),
+                        _ => (0..n).map(|x| u8::from(x % 7 != 0)).collect(),
+                    };
+                    let s: Vec<i16> = match kind {
+                        0 | 2 => (0..n).map(|_| r.random()).collect(),
+                        1 => (0..n)
+                            .map(|x| [i16::MIN, i16::MAX, 0, -1, 16320, -16320][x % 6])
+                            .collect(),
+                        3 => (0..n).map(|_| r.random_range(-16320..=4080)).collect(),
+                        _ => (0..n).map(|x| (x as i16 % 256) * 64).collect(),
+                    };
+                    let v: Vec<Vec<u8>> = (0..2)
+                        .map(|_| match kind {
+                            1 => vec![255; n + 1],
+                            4 => (0..n + 1).map(|x| (x % 256) as u8).collect(),
+                            3 => (0..n + 1).map(|_| r.random_range(0..40)).collect(),
+                            _ => (0..n + 1).map(|_| r.random()).collect(),
+                        })
+                        .collect();
+                    let (mut m_a, mut m_b) = (mask.clone(), mask.clone());
+                    let ka = suppress_variable(&mut m_a, &s, &v[0], &v[1], var_mult);
+                    let kb = suppress_variable_ref(&mut m_b, &s, &v[0], &v[1], var_mult);
+                    assert_eq!((ka, &m_a), (kb, &m_b), "n={n} kind={kind} mult={var_mult}");
+                }
+            }
         }
     }
 

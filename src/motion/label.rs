@@ -33,9 +33,80 @@ impl Foreground {
         self.overflow = false;
     }
 
-    /// Appends the runs of `mask` (1 = foreground) found on row `y`, whose first column is `x0`,
-    /// with their box sums from `s`. Stops adding once `max_pixels` sums are stored.
+    /// Appends the runs of `mask` (non-zero = foreground) found on row `y`, whose first column
+    /// is `x0`, with their box sums from `s`. Stops adding once `max_pixels` sums are stored.
+    ///
+    /// Reads the mask 64 bytes at a time as a bit set (a dense night foreground has many short
+    /// runs: a byte loop mispredicts on every one).
     pub fn add_row(&mut self, y: u32, x0: u32, mask: &[u8], s: &[i16], max_pixels: usize) {
+        let n = mask.len();
+        // The run in progress (its first index), possibly from an earlier block.
+        let mut start: Option<usize> = None;
+        let mut base = 0;
+        while base < n {
+            let len = (n - base).min(64);
+            let bits = nonzero_bits(&mask[base..base + len]);
+            let mut p = 0;
+            while p < len {
+                let st = match start {
+                    Some(st) => st,
+                    None => {
+                        let rest = bits >> p;
+                        if rest == 0 {
+                            break;
+                        }
+                        p += rest.trailing_zeros() as usize;
+                        base + p
+                    }
+                };
+                p += (bits >> p).trailing_ones() as usize;
+                if p < 64 {
+                    if !self.push_run(y, x0, st, base + p, s, max_pixels) {
+                        return;
+                    }
+                    start = None;
+                } else {
+                    // All ones to the block's end: the run may go on in the next one.
+                    start = Some(st);
+                }
+            }
+            base += len;
+        }
+        if let Some(st) = start {
+            self.push_run(y, x0, st, n, s, max_pixels);
+        }
+    }
+
+    /// Appends the run `start..end` (indices into the row's `s`); false (and `overflow` set)
+    /// when it would take the sums past `max_pixels`.
+    #[inline]
+    fn push_run(
+        &mut self,
+        y: u32,
+        x0: u32,
+        start: usize,
+        end: usize,
+        s: &[i16],
+        max_pixels: usize,
+    ) -> bool {
+        if self.sums.len() + (end - start) > max_pixels {
+            self.overflow = true;
+            return false;
+        }
+        self.runs.push(Run {
+            y,
+            x0: x0 + start as u32,
+            x1: x0 + end as u32,
+            off: self.sums.len() as u32,
+        });
+        self.sums.extend_from_slice(&s[start..end]);
+        true
+    }
+
+    /// Reference for [`Foreground::add_row`]: a byte loop. Appends the runs of `mask` (1 = foreground) found on row `y`, whose first column is `x0`,
+    /// with their box sums from `s`. Stops adding once `max_pixels` sums are stored.
+    #[cfg(test)]
+    pub fn add_row_ref(&mut self, y: u32, x0: u32, mask: &[u8], s: &[i16], max_pixels: usize) {
         let n = mask.len();
         let mut x = 0;
         while x < n {
@@ -70,6 +141,31 @@ impl Foreground {
     pub fn memory_bytes(&self) -> usize {
         self.runs.capacity() * std::mem::size_of::<Run>() + self.sums.capacity() * 2
     }
+}
+
+/// Bit `j` set when `bytes[j]` is non-zero (at most 64 bytes).
+#[inline]
+fn nonzero_bits(bytes: &[u8]) -> u64 {
+    debug_assert!(bytes.len() <= 64);
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    // Multiplying bytes of 0 or 1 by this gathers byte j's bit into bit 56 + j.
+    const GATHER: u64 = 0x0102_0408_1020_4080;
+    let mut bits = 0u64;
+    let mut chunks = bytes.chunks_exact(8);
+    let mut shift = 0;
+    for c in &mut chunks {
+        let w = u64::from_le_bytes(c.try_into().expect("8 bytes"));
+        if w != 0 {
+            // High bit of each byte: set when the byte is non-zero.
+            let nz = (((w & LOW7) + LOW7) | w) & !LOW7;
+            bits |= ((nz >> 7).wrapping_mul(GATHER) >> 56) << shift;
+        }
+        shift += 8;
+    }
+    for (j, &b) in chunks.remainder().iter().enumerate() {
+        bits |= u64::from(b != 0) << (shift + j);
+    }
+    bits
 }
 
 /// Moments of a set of anchors; adding two sets adds their moments.
@@ -388,9 +484,179 @@ pub(crate) fn split_two_lobes(
 /// other polarity, and through them faces of its own. Joined moments go into the first of the
 /// group (`alive` cleared for the others). Returns the number of joins.
 ///
-/// Work is bounded: components are swept in order of their top row, and each looks only at the
-/// ones starting at most its height plus the gap lower.
+/// Components are swept in order of their top row, and each is compared with the ones after it
+/// that start at most its height plus the gap lower, in that order ([`join_faces_ref`] states
+/// the rule plainly). Only those whose first column lies within reach can join (a component
+/// as wide as `max_extent_px` never joins), so they are looked up in columns of cells
+/// `max_extent_px + gap_px + 1` wide: near-linear where thousands of noise components fill the
+/// frame at night, and the same joins in the same order as the plain sweep.
 pub(crate) fn join_faces(
+    moms: &mut [Moments],
+    alive: &mut [bool],
+    gap_px: i32,
+    max_extent_px: u32,
+) -> u32 {
+    let mut order: Vec<u32> = (0..moms.len() as u32)
+        .filter(|&i| alive[i as usize])
+        .collect();
+    if order.len() < 2 || max_extent_px == 0 {
+        return 0;
+    }
+    // The same (unstable) sort of the same input as the plain sweep: the same order.
+    order.sort_unstable_by_key(|&i| moms[i as usize].y_min);
+    let n = order.len();
+    let gap = i64::from(gap_px.max(0));
+    let max_extent = i64::from(max_extent_px);
+    // What the sweep reads of each component, in sweep order (compact: the sweep jumps around).
+    let mut boxes: Vec<FaceBox> = order
+        .iter()
+        .map(|&i| FaceBox::of(&moms[i as usize]))
+        .collect();
+    // Top rows in sweep order, as sorted (joins only ever move a top row up).
+    let top: Vec<u32> = boxes.iter().map(|b| b.y_min).collect();
+    let mut rank = vec![0u32; moms.len()];
+    for (r, &i) in order.iter().enumerate() {
+        rank[i as usize] = r as u32;
+    }
+    // Columns of cells by first column: the ranks in each, ascending, and how many of them the
+    // sweep has passed. A component whose first column moves left (it took in another) is added
+    // to its new cell as well; stale entries are harmless, every pair is tested in full.
+    let cell_w = max_extent + gap + 1;
+    let x_max_all = boxes.iter().map(|b| i64::from(b.x_min)).max().unwrap_or(0);
+    let n_cells = (x_max_all / cell_w + 1).min(MAX_FACE_CELLS) as usize;
+    let cell = |x: i64| (x.max(0) / cell_w).min(n_cells as i64 - 1) as usize;
+    let mut cells: Vec<Vec<u32>> = vec![Vec::new(); n_cells];
+    let mut passed = vec![0usize; n_cells];
+    for (r, b) in boxes.iter().enumerate() {
+        cells[cell(i64::from(b.x_min))].push(r as u32);
+    }
+    // Each component's group (the index holding the group's moments), a small union-find.
+    let mut group: Vec<u32> = (0..moms.len() as u32).collect();
+    fn root(group: &mut [u32], mut i: u32) -> u32 {
+        while group[i as usize] != i {
+            group[i as usize] = group[group[i as usize] as usize];
+            i = group[i as usize];
+        }
+        i
+    }
+    let mut joins = 0;
+    let mut near: Vec<u32> = Vec::new();
+    for k in 0..n {
+        let (a, ma) = (order[k], boxes[k]);
+        if i64::from(ma.x_max - ma.x_min) >= max_extent
+            || i64::from(ma.y_max - ma.y_min) >= max_extent
+        {
+            continue;
+        }
+        let bottom = i64::from(ma.y_max) + gap + 1;
+        // Ranks k + 1 .. band all start within reach below (a top row never moves down): the
+        // sweep meets every one of them before it stops. Searched from k on (bands are short).
+        let mut step = 1;
+        let mut lo_r = k + 1;
+        while lo_r + step <= n && i64::from(top[lo_r + step - 1]) <= bottom {
+            lo_r += step;
+            step *= 2;
+        }
+        let hi_r = (lo_r + step).min(n);
+        let band = lo_r + top[lo_r..hi_r].partition_point(|&y| i64::from(y) <= bottom);
+        // A component that can join has a box narrower than `max_extent`, so its first column
+        // lies in `lo..=hi`; the others fail the column test or the extent test.
+        let lo = i64::from(ma.x_min) - gap - max_extent;
+        let hi = i64::from(ma.x_max) + gap + 1;
+        near.clear();
+        for c in cell(lo)..=cell(hi) {
+            let list = &cells[c];
+            let mut from = passed[c];
+            while from < list.len() && list[from] as usize <= k {
+                from += 1;
+            }
+            passed[c] = from;
+            near.extend(list[from..].iter().take_while(|&&r| (r as usize) < band));
+        }
+        near.sort_unstable();
+        near.dedup();
+        // Then, as the sweep does, on past the band while the tops (moved up by joins) are
+        // within reach.
+        let (mut next_near, mut next_tail) = (0, band);
+        loop {
+            let r = if let Some(&r) = near.get(next_near) {
+                next_near += 1;
+                r as usize
+            } else if next_tail < n && i64::from(boxes[next_tail].y_min) <= bottom {
+                next_tail += 1;
+                next_tail - 1
+            } else {
+                break;
+            };
+            let mb = boxes[r];
+            if mb.bright == ma.bright
+                || i64::from(mb.x_min) > i64::from(ma.x_max) + gap + 1
+                || i64::from(ma.x_min) > i64::from(mb.x_max) + gap + 1
+            {
+                continue;
+            }
+            let (ra, rb) = (root(&mut group, a), root(&mut group, order[r]));
+            if ra == rb {
+                continue;
+            }
+            let (ga, gb) = (
+                boxes[rank[ra as usize] as usize],
+                boxes[rank[rb as usize] as usize],
+            );
+            let w = i64::from(ga.x_max.max(gb.x_max)) - i64::from(ga.x_min.min(gb.x_min));
+            let h = i64::from(ga.y_max.max(gb.y_max)) - i64::from(ga.y_min.min(gb.y_min));
+            if w >= max_extent || h >= max_extent {
+                continue;
+            }
+            let (keep, gone) = (ra.min(rb), ra.max(rb));
+            let mg = moms[gone as usize];
+            moms[keep as usize].merge(&mg);
+            alive[gone as usize] = false;
+            group[gone as usize] = keep;
+            joins += 1;
+            let rk = rank[keep as usize];
+            let was = cell(i64::from(boxes[rk as usize].x_min));
+            boxes[rk as usize] = FaceBox::of(&moms[keep as usize]);
+            let now = cell(i64::from(boxes[rk as usize].x_min));
+            if now != was {
+                let list = &mut cells[now];
+                let at = list.partition_point(|&r| r < rk);
+                list.insert(at, rk);
+            }
+        }
+    }
+    joins
+}
+
+/// What [`join_faces`] reads of a component: its box and polarity.
+#[derive(Clone, Copy)]
+struct FaceBox {
+    x_min: u32,
+    x_max: u32,
+    y_min: u32,
+    y_max: u32,
+    bright: bool,
+}
+
+impl FaceBox {
+    fn of(m: &Moments) -> Self {
+        FaceBox {
+            x_min: m.x_min,
+            x_max: m.x_max,
+            y_min: m.y_min,
+            y_max: m.y_max,
+            bright: m.signed >= 0.0,
+        }
+    }
+}
+
+/// At most this many cell columns in [`join_faces`] (the last takes the rest).
+const MAX_FACE_CELLS: i64 = 4096;
+
+/// Reference for [`join_faces`]: the plain sweep, each component against every later one that
+/// starts at most its height plus the gap lower.
+#[cfg(test)]
+pub(crate) fn join_faces_ref(
     moms: &mut [Moments],
     alive: &mut [bool],
     gap_px: i32,
@@ -558,6 +824,43 @@ mod tests {
     }
 
     #[test]
+    fn add_row_matches_reference() {
+        use rand::{RngExt, SeedableRng};
+        let mut r = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        for case in 0..3000 {
+            let n = [0usize, 1, 7, 8, 63, 64, 65, 128, 200, 1921][case % 10];
+            let density = [0.0, 0.05, 0.5, 0.95, 1.0][case / 10 % 5];
+            let mask: Vec<u8> = (0..n)
+                .map(|_| {
+                    if r.random_bool(density) {
+                        // Mostly 1, sometimes any non-zero byte.
+                        if r.random_bool(0.8) {
+                            1
+                        } else {
+                            r.random_range(1..=255)
+                        }
+                    } else {
+                        0
+                    }
+                })
+                .collect();
+            let s: Vec<i16> = (0..n).map(|_| r.random()).collect();
+            let max_pixels = [usize::MAX, 0, 5, 100, n / 2][case / 50 % 5];
+            let (mut a, mut b) = (Foreground::default(), Foreground::default());
+            // Two rows, the second appended after the first (offsets carry over).
+            for y in 0..2 {
+                a.add_row(y, 17, &mask, &s, max_pixels);
+                b.add_row_ref(y, 17, &mask, &s, max_pixels);
+            }
+            assert_eq!(
+                (&a.runs, &a.sums, a.overflow),
+                (&b.runs, &b.sums, b.overflow),
+                "case {case}"
+            );
+        }
+    }
+
+    #[test]
     fn labels_match_flood_fill() {
         let cases: Vec<Vec<&str>> = vec![
             vec!["#..#..##", ".#..#..#", "..##...#", "#......#"],
@@ -611,6 +914,47 @@ mod tests {
         assert!(c.width_px < 3.0);
         assert_eq!(c.polarity, super::super::Polarity::Brighter);
         assert!((c.contrast - 100.0 / 16.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn join_faces_matches_reference_on_random_components() {
+        use rand::{RngExt, SeedableRng};
+        let mut r = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+        let mut total_joins = 0;
+        for case in 0..400 {
+            let n = r.random_range(0..300usize);
+            let (w, h) = ([40u32, 200, 700][case % 3], [30u32, 150, 400][case % 4 % 3]);
+            let moms0: Vec<Moments> = (0..n)
+                .map(|_| {
+                    let mut m = Moments::new();
+                    let (cx, cy) = (r.random_range(0..w), r.random_range(0..h));
+                    let reach = [0u32, 1, 2, 4, 30][r.random_range(0..5usize)];
+                    let sign = if r.random_bool(0.5) { 1 } else { -1 };
+                    for _ in 0..r.random_range(1..6) {
+                        let x = cx + r.random_range(0..=reach);
+                        let y = cy + r.random_range(0..=reach);
+                        // Mostly one polarity, sometimes mixed (a signed sum near zero).
+                        let s = sign
+                            * r.random_range(1..400i16)
+                            * if r.random_bool(0.9) { 1 } else { -1 };
+                        m.add(x, y, s);
+                    }
+                    m
+                })
+                .collect();
+            let alive0: Vec<bool> = (0..n).map(|_| r.random_bool(0.9)).collect();
+            let gap = [-1, 0, 2, 5][case % 4];
+            let max_extent = [0u32, 1, 8, 40, 1000][case / 4 % 5];
+            let (mut ma, mut mb) = (moms0.clone(), moms0);
+            let (mut aa, mut ab) = (alive0.clone(), alive0);
+            let ja = join_faces(&mut ma, &mut aa, gap, max_extent);
+            let jb = join_faces_ref(&mut mb, &mut ab, gap, max_extent);
+            assert_eq!(ja, jb, "case {case}");
+            assert_eq!(aa, ab, "case {case}");
+            assert_eq!(format!("{ma:?}"), format!("{mb:?}"), "case {case}");
+            total_joins += ja;
+        }
+        assert!(total_joins > 1000, "{total_joins}");
     }
 
     #[test]

@@ -523,11 +523,32 @@ pub struct MotionDetector {
     comps: Components,
     moms: Vec<Moments>,
     candidates: Vec<Candidate>,
+    /// Per-frame scratch of the candidate extraction (kept: no allocation per frame).
+    scratch: CandidateScratch,
     since_base: u64,
     shaken_run: u32,
     /// This frame's learning rates, see [`MotionDetector::frame_rates`].
     rates: [i16; 3],
     stats: MotionStats,
+}
+
+/// Per-frame scratch of [`MotionDetector::extract_candidates`].
+#[derive(Debug, Default)]
+struct CandidateScratch {
+    /// Every component's candidate.
+    cands: Vec<Candidate>,
+    /// The streak-like ones among them (the first 64).
+    streaks: Vec<usize>,
+    /// False once merged into another.
+    alive: Vec<bool>,
+}
+
+impl CandidateScratch {
+    fn memory_bytes(&self) -> usize {
+        self.cands.capacity() * std::mem::size_of::<Candidate>()
+            + self.streaks.capacity() * std::mem::size_of::<usize>()
+            + self.alive.capacity()
+    }
 }
 
 /// A run of shaken frames whose mean shift is at least this far from zero is a moved camera
@@ -651,6 +672,7 @@ impl MotionDetector {
             comps: Components::default(),
             moms: Vec::new(),
             candidates: Vec::new(),
+            scratch: CandidateScratch::default(),
             since_base: 0,
             shaken_run: 0,
             rates: [0; 3],
@@ -709,6 +731,7 @@ impl MotionDetector {
             + self.comps.memory_bytes()
             + self.moms.capacity() * std::mem::size_of::<Moments>()
             + self.candidates.capacity() * std::mem::size_of::<Candidate>()
+            + self.scratch.memory_bytes()
     }
 
     /// Analyses one frame; returns its candidates (empty while warming up and on illumination
@@ -1352,15 +1375,24 @@ impl MotionDetector {
         }
         // Merge collinear streak fragments (bounded work: only the first 64 streak-like ones).
         let max_angle = cfg.merge_angle_deg.to_radians();
-        let mut cands: Vec<Candidate> = self.moms.iter().map(Moments::candidate).collect();
-        let streaks: Vec<usize> = (0..cands.len())
-            .filter(|&i| {
-                let c = &cands[i];
-                c.length_px >= 2.0 * c.width_px.max(1.0) && c.length_px >= 4.0
-            })
-            .take(64)
-            .collect();
-        let mut alive = vec![true; cands.len()];
+        let CandidateScratch {
+            cands,
+            streaks,
+            alive,
+        } = &mut self.scratch;
+        cands.clear();
+        cands.extend(self.moms.iter().map(Moments::candidate));
+        streaks.clear();
+        streaks.extend(
+            (0..cands.len())
+                .filter(|&i| {
+                    let c = &cands[i];
+                    c.length_px >= 2.0 * c.width_px.max(1.0) && c.length_px >= 4.0
+                })
+                .take(64),
+        );
+        alive.clear();
+        alive.resize(cands.len(), true);
         for (k, &i) in streaks.iter().enumerate() {
             if !alive[i] {
                 continue;
@@ -1380,7 +1412,7 @@ impl MotionDetector {
         if cfg.face_gap_px >= 0 {
             self.stats.merges += label::join_faces(
                 &mut self.moms,
-                &mut alive,
+                alive,
                 cfg.face_gap_px,
                 cfg.face_max_extent_px,
             );
@@ -1392,10 +1424,10 @@ impl MotionDetector {
         }
         self.candidates.extend(
             cands
-                .into_iter()
-                .zip(&alive)
+                .iter()
+                .zip(alive.iter())
                 .filter(|(_, a)| **a)
-                .map(|(c, _)| c),
+                .map(|(c, _)| *c),
         );
         let before = self.candidates.len();
         self.candidates.retain(|c| keep(c, luma, prev));
