@@ -16,7 +16,8 @@
 //! the nearest candidate (distance, position, dropped by the change test); `DIAG_ALL=1` every
 //! candidate within 25 px of it (box, area, contrast, shape, the tracks it joined);
 //! `DIAG_TRACKS=1` after every frame the live tracks within 60 px of each object (tentative or
-//! confirmed, detections, misses, score, the last detections' evidence);
+//! confirmed, detections, misses, score, the last detections' evidence); `DIAG_CSV=DIR` writes
+//! every candidate of each clip to `DIR/NAME.csv` with its distance to the truth;
 //! `ANALYSIS_TOML='[motion] k_sigma = 4.0'` tries other analysis settings.
 
 use std::collections::BTreeMap;

@@ -103,8 +103,9 @@ impl Foreground {
         true
     }
 
-    /// Reference for [`Foreground::add_row`]: a byte loop. Appends the runs of `mask` (1 = foreground) found on row `y`, whose first column is `x0`,
-    /// with their box sums from `s`. Stops adding once `max_pixels` sums are stored.
+    /// Reference for [`Foreground::add_row`]: a byte loop. Appends the runs of `mask` (any
+    /// non-zero byte is foreground) found on row `y`, whose first column is `x0`, with their box
+    /// sums from `s`. Stops adding once `max_pixels` sums are stored.
     #[cfg(test)]
     pub fn add_row_ref(&mut self, y: u32, x0: u32, mask: &[u8], s: &[i16], max_pixels: usize) {
         let n = mask.len();

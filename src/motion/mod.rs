@@ -21,7 +21,8 @@
 //! 4. **Main pass** (the only other pass over the pixels; 8/16-bit lanes on row buffers that stay
 //!    in L1): the difference `d` of each pixel against the gain-compensated 8-bit background; the
 //!    2 x 2 box sum of `d` (a 2-px object's energy collected, noise halved); the tile threshold
-//!    test `|box| > k_sigma x tile noise`; on every other row (rows take turns) the background
+//!    test `box > t_tile` or `box < -t_dark` (`k_sigma` x the tile noise, each side its own when
+//!    rain inflates one); on every other row (rows take turns) the background
 //!    update (stochastically rounded running average: fast where the pixel looks like
 //!    background, slow where it looks like foreground) and the variability update; the count of
 //!    box sums over 2.5 x the tile noise, from which each tile's noise is re-estimated (a tail
@@ -411,10 +412,11 @@ struct Tiles {
     gain_q11: Vec<u16>,
     /// Noise standard deviation of the box sum, box units.
     sigma_s: Vec<f32>,
-    /// Threshold on a window's box sum: `s > t_tile` or `s < -t_dark`.
+    /// Threshold on a brighter window's box sum: `s > t_tile`.
     t_tile: Vec<i16>,
+    /// Threshold on a darker window's box sum: `s < -t_dark`.
     t_dark: Vec<i16>,
-    /// `sigma_s` rounded: the level whose exceedances are counted.
+    /// `NOISE_COUNT_LEVEL x sigma_s` rounded: the level whose exceedances are counted.
     noise_level: Vec<i16>,
     noise_sum: Vec<u64>,
     /// The darker side of `noise_sum` (`s < -noise_level`).
@@ -1103,7 +1105,9 @@ impl MotionDetector {
 
     fn update_params(&self, tile: usize) -> UpdateParams {
         UpdateParams {
-            fg_thr_q2: self.tiles.t_tile[tile] / 4,
+            // Either side's threshold: a dark object in the rain, over the lower darker-side
+            // threshold, is learnt at the slow rate too.
+            fg_thr_q2: self.tiles.t_tile[tile].min(self.tiles.t_dark[tile]) / 4,
             rate_bg_q8: self.rates[0],
             rate_fg_q8: self.rates[1],
             rate_var_q8: self.rates[2],
@@ -1305,11 +1309,13 @@ impl MotionDetector {
                 let est = (c / probit(1.0 - p / 2.0)) as f32;
                 t.sigma_s[i] += (est - t.sigma_s[i]) * rate;
                 t.sigma_s[i] = t.sigma_s[i].clamp(1.0, 4000.0);
-                // Each side's own tail: rain (bright drops) inflates only the brighter one.
+                // Each side's own tail: rain (bright drops) inflates only the brighter one. Both
+                // are counted at the two-sided level, so a quiet side's share can be tiny: below
+                // 1e-6 it reads as 1e-6, which floors its estimate at 0.53 x `c / 2.5`.
                 let below = t.noise_below[i];
                 let above = t.noise_sum[i] - below;
                 for (side, count) in [above, below].into_iter().enumerate() {
-                    let p = (count as f64 / f64::from(n)).clamp(5e-5, 0.25);
+                    let p = (count as f64 / f64::from(n)).clamp(1e-6, 0.25);
                     let est = (c / probit(1.0 - p)) as f32;
                     let sd = &mut t.sigma_side[i][side];
                     *sd = (*sd + (est - *sd) * rate).clamp(1.0, 4000.0);

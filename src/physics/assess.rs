@@ -16,6 +16,9 @@ use super::fit::{
 };
 use super::origin::{FallEstimate, estimate};
 
+/// Shortest track whose end speed weighs its flutter penalties
+/// ([`ScoreModel::flutter_speed_m_s`]), seconds. Default 1.0.
+pub const FLUTTER_MIN_DURATION_S: f64 = 1.0;
 /// Fewest track points assessed. Default 5.
 pub const MIN_POINTS: usize = 5;
 /// A track whose bounding box diagonal is below this does not move, pixels. Default 5.
@@ -409,9 +412,9 @@ impl ScoreModel {
             reason,
         };
         // What of the flutter penalties applies at this end speed (1 when unknown, and on a
-        // track shorter than `SHORT_TRACK_S`: its speed is an extrapolation, and half a swing of
-        // a leaf near the camera looks like the start of a fall).
-        let flutter = if f.end_speed_m_s.is_finite() && f.duration_s >= SHORT_TRACK_S {
+        // track shorter than `FLUTTER_MIN_DURATION_S`: its speed is an extrapolation, and half a
+        // swing of a leaf near the camera looks like the start of a fall).
+        let flutter = if f.end_speed_m_s.is_finite() && f.duration_s >= FLUTTER_MIN_DURATION_S {
             ((self.no_flutter_speed_m_s - f.end_speed_m_s)
                 / (self.no_flutter_speed_m_s - self.flutter_speed_m_s).max(1e-9))
             .clamp(0.0, 1.0)

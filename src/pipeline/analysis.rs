@@ -379,7 +379,10 @@ impl CameraAnalysis {
         // A re-based or warming-up detector saw nothing: that is not a miss for the tracks.
         let m = self.motion.stats();
         let finished = if m.rebased || m.warming_up {
-            self.tracker.skip(frame.pts_s)
+            // A re-base and the warm-up after it, plus one: the longest blind spell the motion
+            // detector causes itself.
+            self.tracker
+                .skip(frame.pts_s, self.cfg.motion.warmup_frames + 2)
         } else {
             self.tracker.update(frame.pts_s, candidates)
         };
@@ -486,7 +489,7 @@ impl CameraAnalysis {
                 .rev()
                 .copied()
                 .find(|&at| matches!(assess(facade, &points[..at]).verdict, Verdict::Fall(_)))
-                .or_else(|| largest_gap(points, SPLIT_GAP_S).filter(|at| cuts.contains(at)))
+                .or_else(|| longest_gap_among(points, &cuts, SPLIT_GAP_S))
         };
         if let Some(at) = split(&points, &self.facade) {
             let tail = points[at..].to_vec();
@@ -821,10 +824,11 @@ fn coasted_cuts(points: &[TrackPoint], max_tail: usize) -> Vec<usize> {
         .collect()
 }
 
-/// The index of the first point after the longest gap in `points` of at least `min_gap_s`.
-fn largest_gap(points: &[TrackPoint], min_gap_s: f64) -> Option<usize> {
-    (1..points.len())
-        .map(|i| (i, points[i].t_s - points[i - 1].t_s))
+/// Of the indices `at` (each the first point after a gap), the one after the longest gap of at
+/// least `min_gap_s`.
+fn longest_gap_among(points: &[TrackPoint], at: &[usize], min_gap_s: f64) -> Option<usize> {
+    at.iter()
+        .map(|&i| (i, points[i].t_s - points[i - 1].t_s))
         .filter(|&(_, gap)| gap >= min_gap_s)
         .max_by(|a, b| a.1.total_cmp(&b.1))
         .map(|(i, _)| i)

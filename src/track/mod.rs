@@ -492,13 +492,13 @@ impl Tracker {
 
     /// A frame the motion detector could not see (it re-based its background and is warming
     /// up again): no candidates, but no evidence of absence either. The tracks carry on as if
-    /// the frame had not been, without a miss, for up to [`MAX_BLIND_FRAMES`] frames in a
+    /// the frame had not been, without a miss, for up to `max_blind_frames` frames in a
     /// row; a longer blind spell counts as misses (an empty [`Tracker::update`]), so nothing
     /// coasts through minutes of darkness. Returns the tracks that finished.
-    pub fn skip(&mut self, t_s: f64) -> Vec<Track> {
-        if self.blind_run >= MAX_BLIND_FRAMES {
+    pub fn skip(&mut self, t_s: f64, max_blind_frames: u32) -> Vec<Track> {
+        if self.blind_run >= max_blind_frames {
             let finished = self.update(t_s, &[]);
-            self.blind_run = MAX_BLIND_FRAMES;
+            self.blind_run = max_blind_frames;
             return finished;
         }
         self.blind_run += 1;
@@ -851,9 +851,6 @@ impl Tracker {
 /// Only a streak this thin must lie along its track's motion: a wider elongated blob may be an
 /// elongated object (a brick, a bottle) tumbling at any angle.
 const THIN_STREAK_WIDTH_PX: f32 = 3.0;
-/// Consecutive unseen frames [`Tracker::skip`] passes over without a miss: a codec refresh costs
-/// the motion detector one re-based frame and two of warm-up, a flood one and four.
-pub const MAX_BLIND_FRAMES: u32 = 6;
 
 /// Detections over which a confirmed track's evidence is averaged for [`Tracker::lost_quality`].
 const QUALITY_WINDOW: usize = 5;
