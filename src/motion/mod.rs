@@ -1573,8 +1573,9 @@ fn dither_offset(y: usize, frame: u64) -> usize {
 
 /// Sets each tile's thresholds from its noise: `k_sigma` times the two-sided estimate, except
 /// that when one side's tail is [`ONE_SIDED_RATIO`] times the other's (rain: bright drops
-/// everywhere), the quieter side is held to its own estimate: a dark object in the rain is then
-/// found as it would be in the dry, while the drops stay under the brighter side's threshold.
+/// everywhere), the quieter side is held to its own estimate (floored at 0.53 of the two-sided
+/// one, see `update_noise`): a dark object in the rain then needs about half the contrast it
+/// did, while the drops stay under the brighter side's threshold.
 fn set_thresholds(t: &mut Tiles, cfg: &MotionConfig) {
     let floor = 16.0 * cfg.min_threshold_grey;
     let thr = |s: f32| (cfg.k_sigma * f64::from(s)).max(floor).clamp(1.0, 16000.0) as i16;
