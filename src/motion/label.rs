@@ -533,20 +533,11 @@ pub(crate) fn join_faces(
     }
     // Each component's group (the index holding the group's moments), a small union-find.
     let mut group: Vec<u32> = (0..moms.len() as u32).collect();
-    fn root(group: &mut [u32], mut i: u32) -> u32 {
-        while group[i as usize] != i {
-            group[i as usize] = group[group[i as usize] as usize];
-            i = group[i as usize];
-        }
-        i
-    }
     let mut joins = 0;
     let mut near: Vec<u32> = Vec::new();
     for k in 0..n {
         let (a, ma) = (order[k], boxes[k]);
-        if i64::from(ma.x_max - ma.x_min) >= max_extent
-            || i64::from(ma.y_max - ma.y_min) >= max_extent
-        {
+        if !ma.within(max_extent) {
             continue;
         }
         let bottom = i64::from(ma.y_max) + gap + 1;
@@ -589,31 +580,18 @@ pub(crate) fn join_faces(
             } else {
                 break;
             };
-            let mb = boxes[r];
-            if mb.bright == ma.bright
-                || i64::from(mb.x_min) > i64::from(ma.x_max) + gap + 1
-                || i64::from(ma.x_min) > i64::from(mb.x_max) + gap + 1
-            {
+            if !ma.faces(&boxes[r], gap) {
                 continue;
             }
-            let (ra, rb) = (root(&mut group, a), root(&mut group, order[r]));
+            let (ra, rb) = (group_root(&mut group, a), group_root(&mut group, order[r]));
             if ra == rb {
                 continue;
             }
-            let (ga, gb) = (
-                boxes[rank[ra as usize] as usize],
-                boxes[rank[rb as usize] as usize],
-            );
-            let w = i64::from(ga.x_max.max(gb.x_max)) - i64::from(ga.x_min.min(gb.x_min));
-            let h = i64::from(ga.y_max.max(gb.y_max)) - i64::from(ga.y_min.min(gb.y_min));
-            if w >= max_extent || h >= max_extent {
+            let joined = boxes[rank[ra as usize] as usize].join(&boxes[rank[rb as usize] as usize]);
+            if !joined.within(max_extent) {
                 continue;
             }
-            let (keep, gone) = (ra.min(rb), ra.max(rb));
-            let mg = moms[gone as usize];
-            moms[keep as usize].merge(&mg);
-            alive[gone as usize] = false;
-            group[gone as usize] = keep;
+            let keep = merge_groups(moms, alive, &mut group, ra, rb);
             joins += 1;
             let rk = rank[keep as usize];
             let was = cell(i64::from(boxes[rk as usize].x_min));
@@ -649,6 +627,58 @@ impl FaceBox {
             bright: m.signed >= 0.0,
         }
     }
+
+    /// True when the box spans less than `max_extent` pixels (from first to last column and
+    /// row) on each side.
+    fn within(&self, max_extent: i64) -> bool {
+        i64::from(self.x_max - self.x_min) < max_extent
+            && i64::from(self.y_max - self.y_min) < max_extent
+    }
+
+    /// True when `other` is of the other polarity and its columns come within `gap` of these.
+    fn faces(&self, other: &FaceBox, gap: i64) -> bool {
+        other.bright != self.bright
+            && i64::from(other.x_min) <= i64::from(self.x_max) + gap + 1
+            && i64::from(self.x_min) <= i64::from(other.x_max) + gap + 1
+    }
+
+    /// The box around both (the polarity is this one's).
+    fn join(&self, other: &FaceBox) -> FaceBox {
+        FaceBox {
+            x_min: self.x_min.min(other.x_min),
+            x_max: self.x_max.max(other.x_max),
+            y_min: self.y_min.min(other.y_min),
+            y_max: self.y_max.max(other.y_max),
+            bright: self.bright,
+        }
+    }
+}
+
+/// The root of `i` in the union-find `group` (each entry the index of a member of its group
+/// nearer the root), halving the path on the way.
+fn group_root(group: &mut [u32], mut i: u32) -> u32 {
+    while group[i as usize] != i {
+        group[i as usize] = group[group[i as usize] as usize];
+        i = group[i as usize];
+    }
+    i
+}
+
+/// Joins the groups rooted at `ra` and `rb`: the lower index takes the other's moments and
+/// becomes the root; the other is no longer alive. Returns the root.
+fn merge_groups(
+    moms: &mut [Moments],
+    alive: &mut [bool],
+    group: &mut [u32],
+    ra: u32,
+    rb: u32,
+) -> u32 {
+    let (keep, gone) = (ra.min(rb), ra.max(rb));
+    let mg = moms[gone as usize];
+    moms[keep as usize].merge(&mg);
+    alive[gone as usize] = false;
+    group[gone as usize] = keep;
+    keep
 }
 
 /// At most this many cell columns in [`join_faces`] (the last takes the rest).
@@ -674,48 +704,29 @@ pub(crate) fn join_faces_ref(
     let max_extent = i64::from(max_extent_px);
     // Each component's group (the index holding the group's moments), a small union-find.
     let mut group: Vec<u32> = (0..moms.len() as u32).collect();
-    fn root(group: &mut [u32], mut i: u32) -> u32 {
-        while group[i as usize] != i {
-            group[i as usize] = group[group[i as usize] as usize];
-            i = group[i as usize];
-        }
-        i
-    }
     let mut joins = 0;
     for (k, &a) in order.iter().enumerate() {
-        let ma = moms[a as usize];
-        if i64::from(ma.x_max - ma.x_min) >= max_extent
-            || i64::from(ma.y_max - ma.y_min) >= max_extent
-        {
+        let ma = FaceBox::of(&moms[a as usize]);
+        if !ma.within(max_extent) {
             continue;
         }
-        let bright_a = ma.signed >= 0.0;
         for &b in &order[k + 1..] {
-            let mb = moms[b as usize];
+            let mb = FaceBox::of(&moms[b as usize]);
             if i64::from(mb.y_min) > i64::from(ma.y_max) + gap + 1 {
                 break;
             }
-            if (mb.signed >= 0.0) == bright_a
-                || i64::from(mb.x_min) > i64::from(ma.x_max) + gap + 1
-                || i64::from(ma.x_min) > i64::from(mb.x_max) + gap + 1
-            {
+            if !ma.faces(&mb, gap) {
                 continue;
             }
-            let (ra, rb) = (root(&mut group, a), root(&mut group, b));
+            let (ra, rb) = (group_root(&mut group, a), group_root(&mut group, b));
             if ra == rb {
                 continue;
             }
-            let (ga, gb) = (moms[ra as usize], moms[rb as usize]);
-            let w = i64::from(ga.x_max.max(gb.x_max)) - i64::from(ga.x_min.min(gb.x_min));
-            let h = i64::from(ga.y_max.max(gb.y_max)) - i64::from(ga.y_min.min(gb.y_min));
-            if w >= max_extent || h >= max_extent {
+            let joined = FaceBox::of(&moms[ra as usize]).join(&FaceBox::of(&moms[rb as usize]));
+            if !joined.within(max_extent) {
                 continue;
             }
-            let (keep, gone) = (ra.min(rb), ra.max(rb));
-            let mg = moms[gone as usize];
-            moms[keep as usize].merge(&mg);
-            alive[gone as usize] = false;
-            group[gone as usize] = keep;
+            merge_groups(moms, alive, &mut group, ra, rb);
             joins += 1;
         }
     }

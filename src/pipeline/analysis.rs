@@ -1068,15 +1068,31 @@ mod tests {
         assert_eq!(an.stats().stitched, 1);
     }
 
+    /// A drop from floor 12 (bay 3) of the judging tests' scene, as tracked until `until_s`
+    /// (released at 1 s), with noise seeded by `seed`.
+    fn floor_12_drop_until(scene: &Scene, until_s: f64, seed: u64) -> Vec<TrackPoint> {
+        let release = [scene.bay_centre_m(3), scene.floor_base_m(12) + 1.2, 0.5];
+        let all = observed(scene, &FallingObject::drop(1.0, release, 35.0), 11.0, seed);
+        all.into_iter().filter(|p| p.t_s < until_s).collect()
+    }
+
+    /// The events of one track judged whole ([`CameraAnalysis::judge_track`]) by a fresh
+    /// analysis of `scene`.
+    fn events_of_track(scene: &Scene, points: Vec<TrackPoint>) -> Vec<Finding> {
+        let mut an = sim_analysis(scene);
+        an.judge_track(1, points);
+        let mut out = Vec::new();
+        an.release_pending(true, &mut out);
+        out
+    }
+
     /// A fall tracked for 1.6 s whose track then coasted 0.3 s and picked up three detections of
     /// something else off to the side: the whole is not a fall, the track before the gap is,
     /// from the right floor.
     #[test]
     fn a_track_that_picked_up_something_else_after_a_gap_is_judged_without_it() {
         let scene = sim_scene();
-        let release = [scene.bay_centre_m(3), scene.floor_base_m(12) + 1.2, 0.5];
-        let all = observed(&scene, &FallingObject::drop(1.0, release, 35.0), 11.0, 9);
-        let mut points: Vec<TrackPoint> = all.iter().copied().filter(|p| p.t_s < 1.6).collect();
+        let mut points = floor_12_drop_until(&scene, 1.6, 9);
         let last = *points.last().unwrap();
         for k in 0..3 {
             points.push(TrackPoint {
@@ -1093,10 +1109,7 @@ mod tests {
             ),
             "the whole track is not a fall"
         );
-        let mut an = sim_analysis(&scene);
-        an.judge_track(1, points);
-        let mut out = Vec::new();
-        an.release_pending(true, &mut out);
+        let out = events_of_track(&scene, points);
         assert_eq!(out.len(), 1, "one event");
         assert_eq!(out[0].event.origin.floor, 12);
     }
@@ -1108,9 +1121,7 @@ mod tests {
     #[test]
     fn a_track_that_took_a_still_thing_after_a_short_coast_is_judged_without_it() {
         let scene = sim_scene();
-        let release = [scene.bay_centre_m(3), scene.floor_base_m(12) + 1.2, 0.5];
-        let all = observed(&scene, &FallingObject::drop(1.0, release, 35.0), 11.0, 5);
-        let mut points: Vec<TrackPoint> = all.iter().copied().filter(|p| p.t_s < 1.6).collect();
+        let mut points = floor_12_drop_until(&scene, 1.6, 5);
         let last = *points.last().unwrap();
         for dt_s in [0.16, 0.24] {
             points.push(TrackPoint {
@@ -1127,10 +1138,7 @@ mod tests {
             coasted_cuts(&points, SPLIT_MAX_TAIL_POINTS),
             vec![points.len() - 2]
         );
-        let mut an = sim_analysis(&scene);
-        an.judge_track(1, points);
-        let mut out = Vec::new();
-        an.release_pending(true, &mut out);
+        let out = events_of_track(&scene, points);
         assert_eq!(out.len(), 1, "one event");
         assert_eq!(out[0].event.origin.floor, 12);
     }
