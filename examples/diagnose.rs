@@ -9,7 +9,7 @@
 //! per false alarm: its time, place, length and score. Totals at the end say which stage loses
 //! most. A tuning tool: never run it on the held-out evaluation set.
 //!
-//! `--verbose` adds the physics features and score terms of false alarms and of tracks lost in
+//! `--verbose` adds the physics features and score terms of events, false alarms and tracks lost in
 //! the physics; `DIAG_POINTS=1` also prints those tracks' points against the truth;
 //! `DIAG_FRAMES=1` prints every frame's motion statistics (shift, refresh, warm-up, foreground);
 //! `DIAG_NEAR=1` prints, for every visible truth point of an object lost at motion or tracking,
@@ -18,6 +18,8 @@
 //! `DIAG_TRACKS=1` after every frame the live tracks within 60 px of each object (tentative or
 //! confirmed, detections, misses, score, the last detections' evidence); `DIAG_CSV=DIR` writes
 //! every candidate of each clip to `DIR/NAME.csv` with its distance to the truth;
+//! `DIAG_TERMS=DIR` writes every judged track's score terms to `DIR/NAME.terms.csv` (the input
+//! of `scripts/score_calibration.py`);
 //! `ANALYSIS_TOML='[motion] k_sigma = 4.0'` tries other analysis settings.
 
 use std::collections::BTreeMap;
@@ -325,6 +327,75 @@ fn print_features(f: &fallwatch::physics::Features) {
     );
 }
 
+/// `DIAG_TERMS=DIR`: per finished track of the clip, into `DIR/NAME.terms.csv`, whether it
+/// follows an object (at least half its points on one), its score and verdict, and each score term's contribution (weight x value) under the default model
+/// from the full 3-D fit (the early exit is skipped): the data `scripts/score_calibration.py`
+/// reads.
+fn write_terms_csv(
+    dir: &Path,
+    truth: &Truth,
+    trace: &Trace,
+    model: &fallwatch::physics::FacadeModel,
+) -> Res<()> {
+    use fallwatch::physics::{DEFAULT_SCORE_MODEL, ScoreModel, assess_with};
+    use std::fmt::Write as _;
+    let half_frame_s = 0.5 / truth.fps;
+    // A bias no track can fall short of: the fit always runs, the features are complete.
+    let always_fit = ScoreModel {
+        bias: 100.0,
+        ..DEFAULT_SCORE_MODEL
+    };
+    let sm = &DEFAULT_SCORE_MODEL;
+    // Each term's weight field: the values are written per unit of it (the flutter weighting
+    // folded into the value), so a fit of the weights is linear in them.
+    let weights = [
+        ("w_fit", sm.w_fit),
+        ("w_lateral", sm.w_lateral),
+        ("w_swings", sm.w_swings),
+        ("w_accel", sm.w_accel),
+        ("w_g_low", sm.w_g_low),
+        ("w_g_high", sm.w_g_high),
+        ("w_slow", sm.w_slow),
+        ("w_size_cv", sm.w_size_cv),
+        ("w_size_m", sm.w_size_m),
+        ("w_box", sm.w_box),
+        ("w_rise", sm.w_rise),
+        ("w_descent", sm.w_descent),
+    ];
+    let mut out = String::from("clip,track_id,object,score,verdict,n_points");
+    for (name, _) in weights {
+        write!(out, ",{name}")?;
+    }
+    out.push('\n');
+    for t in &trace.tracks {
+        let a = assess_with(model, &t.points, &always_fit);
+        if !a.features.fit_sigma.is_finite() {
+            continue; // stopped by a hard gate: the score never decides
+        }
+        let object = truth
+            .objects
+            .iter()
+            .any(|o| 2 * on_object(o, &t.points, half_frame_s) >= t.points.len());
+        write!(
+            out,
+            "{},{},{},{:.4},{},{}",
+            truth.clip,
+            t.track_id,
+            u8::from(object),
+            t.score,
+            t.verdict,
+            t.points.len()
+        )?;
+        for (term, (_, w)) in sm.terms(&a.features).iter().zip(weights) {
+            write!(out, ",{:.5}", term.weight * term.value / w)?;
+        }
+        out.push('\n');
+    }
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(dir.join(format!("{}.terms.csv", truth.clip)), out)?;
+    Ok(())
+}
+
 /// `DIAG_CSV=DIR`: every candidate of the clip (the tracker's and those the change test
 /// dropped) into `DIR/NAME.csv`, with its distance to the nearest visible truth point.
 fn write_candidates_csv(dir: &Path, truth: &Truth, trace: &Trace) -> Res<()> {
@@ -393,6 +464,9 @@ fn main() -> Res<()> {
             write_candidates_csv(&PathBuf::from(csv_dir), &truth, &trace)?;
         }
         let model = fallwatch::physics::FacadeModel::new(&calib, truth.width, truth.height)?;
+        if let Ok(terms_dir) = std::env::var("DIAG_TERMS") {
+            write_terms_csv(&PathBuf::from(terms_dir), &truth, &trace, &model)?;
+        }
         let matches = match_events(&truth, &events, &MatchParams::default());
         tot.seconds += truth.duration_s;
         println!(
@@ -470,6 +544,9 @@ fn main() -> Res<()> {
             let fate = match matched {
                 Some(m) => {
                     let e = &events[m.event];
+                    if verbose {
+                        print_features(&fallwatch::physics::assess(&model, &e.track).features);
+                    }
                     format!(
                         "EVENT floor {} (truth {}) bay {} (truth {}) h {:.1} (truth {:.1})",
                         e.origin.floor,

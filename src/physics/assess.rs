@@ -264,7 +264,8 @@ impl Features {
         }
     }
 
-    fn empty() -> Features {
+    /// Nothing measured yet: every value NaN, no points.
+    pub fn empty() -> Features {
         Features {
             n_points: 0,
             duration_s: f64::NAN,
