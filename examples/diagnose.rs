@@ -9,8 +9,8 @@
 //! per false alarm: its time, place, length and score. Totals at the end say which stage loses
 //! most. A tuning tool: never run it on the held-out evaluation set.
 //!
-//! `--verbose` adds the physics features and score terms of events, false alarms and tracks lost in
-//! the physics; `DIAG_POINTS=1` also prints those tracks' points against the truth;
+//! `--verbose` adds the physics features and score terms of events, false alarms and tracks
+//! lost in the physics; `DIAG_POINTS=1` also prints those tracks' points against the truth;
 //! `DIAG_FRAMES=1` prints every frame's motion statistics (shift, refresh, warm-up, foreground);
 //! `DIAG_NEAR=1` prints, for every visible truth point of an object lost at motion or tracking,
 //! the nearest candidate (distance, position, dropped by the change test); `DIAG_ALL=1` every
@@ -328,9 +328,10 @@ fn print_features(f: &fallwatch::physics::Features) {
 }
 
 /// `DIAG_TERMS=DIR`: per finished track of the clip, into `DIR/NAME.terms.csv`, whether it
-/// follows an object (at least half its points on one), its score and verdict, and each score term's contribution (weight x value) under the default model
-/// from the full 3-D fit (the early exit is skipped): the data `scripts/score_calibration.py`
-/// reads.
+/// follows an object (at least half its points on one), its score and verdict, and each score
+/// term's value per unit of its weight in the default model (the flutter weighting folded in),
+/// from the full 3-D fit (the early exit is skipped): what `scripts/score_calibration.py` reads.
+/// Tracks a hard gate stopped before the fit are left out: their score never decides.
 fn write_terms_csv(
     dir: &Path,
     truth: &Truth,
@@ -370,7 +371,7 @@ fn write_terms_csv(
     for t in &trace.tracks {
         let a = assess_with(model, &t.points, &always_fit);
         if !a.features.fit_sigma.is_finite() {
-            continue; // stopped by a hard gate: the score never decides
+            continue;
         }
         let object = truth
             .objects
@@ -387,7 +388,12 @@ fn write_terms_csv(
             t.points.len()
         )?;
         for (term, (_, w)) in sm.terms(&a.features).iter().zip(weights) {
-            write!(out, ",{:.5}", term.weight * term.value / w)?;
+            let per_unit = if w == 0.0 {
+                0.0
+            } else {
+                term.weight * term.value / w
+            };
+            write!(out, ",{per_unit:.5}")?;
         }
         out.push('\n');
     }

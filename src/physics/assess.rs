@@ -264,8 +264,7 @@ impl Features {
         }
     }
 
-    /// Nothing measured yet: every value NaN, no points.
-    pub fn empty() -> Features {
+    fn empty() -> Features {
         Features {
             n_points: 0,
             duration_s: f64::NAN,
