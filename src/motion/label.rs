@@ -497,14 +497,10 @@ pub(crate) fn join_faces(
     gap_px: i32,
     max_extent_px: u32,
 ) -> u32 {
-    let mut order: Vec<u32> = (0..moms.len() as u32)
-        .filter(|&i| alive[i as usize])
-        .collect();
+    let order = sweep_order(moms, alive);
     if order.len() < 2 || max_extent_px == 0 {
         return 0;
     }
-    // The same (unstable) sort of the same input as the plain sweep: the same order.
-    order.sort_unstable_by_key(|&i| moms[i as usize].y_min);
     let n = order.len();
     let gap = i64::from(gap_px.max(0));
     let max_extent = i64::from(max_extent_px);
@@ -684,6 +680,16 @@ fn merge_groups(
 /// At most this many cell columns in [`join_faces`] (the last takes the rest).
 const MAX_FACE_CELLS: i64 = 4096;
 
+/// The live components in sweep order (by top row). [`join_faces`] and [`join_faces_ref`] both
+/// take it from here: the same (unstable) sort of the same input, so the same order.
+fn sweep_order(moms: &[Moments], alive: &[bool]) -> Vec<u32> {
+    let mut order: Vec<u32> = (0..moms.len() as u32)
+        .filter(|&i| alive[i as usize])
+        .collect();
+    order.sort_unstable_by_key(|&i| moms[i as usize].y_min);
+    order
+}
+
 /// Reference for [`join_faces`]: the plain sweep, each component against every later one that
 /// starts at most its height plus the gap lower.
 #[cfg(test)]
@@ -693,13 +699,10 @@ pub(crate) fn join_faces_ref(
     gap_px: i32,
     max_extent_px: u32,
 ) -> u32 {
-    let mut order: Vec<u32> = (0..moms.len() as u32)
-        .filter(|&i| alive[i as usize])
-        .collect();
+    let order = sweep_order(moms, alive);
     if order.len() < 2 {
         return 0;
     }
-    order.sort_unstable_by_key(|&i| moms[i as usize].y_min);
     let gap = i64::from(gap_px.max(0));
     let max_extent = i64::from(max_extent_px);
     // Each component's group (the index holding the group's moments), a small union-find.
