@@ -154,6 +154,11 @@ fn analyse(clip: &Path, calib: &Calibration, truth: &Truth) -> Res<(Vec<Event>, 
         }
     }
     an.finish(&mut found);
+    let ts = an.tracker().stats();
+    println!(
+        "    tracker: {} births ({} capped), {} confirmations ({} postponed at the cap)",
+        ts.births, ts.births_capped, ts.confirmations, ts.confirmations_capped
+    );
     let trace = an.take_trace().unwrap_or_default();
     Ok((
         found.into_iter().map(|f| f.event).collect(),

@@ -562,13 +562,25 @@ impl CameraAnalysis {
         // The first part of this fall may have ended as a fragment of its own; or this is the
         // rest of a fall whose parts are not falls alone (its start went unseen behind something
         // and the first part was too short). Either way the joined points decide.
-        let (points, est, score, ids) = match (self.join_fragment(&points), verdict) {
-            (Some((f, joined, est, score)), _) => {
-                let frag = self.fragments.swap_remove(f);
+        let (points, est, score, ids, entry_m_s) = match (self.join_fragment(&points), verdict) {
+            (Some(j), _) => {
+                // Joined, the fall starts where the fragment did: in rain, drops chain into
+                // fragments that join into a fall as readily as they do into one track.
+                if j.entry_m_s >= RAIN_ENTRY_M_S {
+                    self.fast_entries.push_back(end_s);
+                    if raining {
+                        *self.stats.rejected.entry("Rain".to_string()).or_default() += 1;
+                        self.record(track_id, &points, "Rain", score);
+                        self.fragments.push(Fragment { points, track_id });
+                        return;
+                    }
+                }
+                let frag = self.fragments.swap_remove(j.fragment);
                 self.stats.stitched += 1;
-                (joined, est, score, vec![frag.track_id, track_id])
+                let ids = vec![frag.track_id, track_id];
+                (j.points, j.est, j.score, ids, j.entry_m_s)
             }
-            (None, Verdict::Fall(est)) => (points, est, score, vec![track_id]),
+            (None, Verdict::Fall(est)) => (points, est, score, vec![track_id], entry_m_s),
             (None, Verdict::Reject(reason)) => {
                 *self
                     .stats
@@ -589,7 +601,6 @@ impl CameraAnalysis {
             score,
             "fall"
         );
-        let entry_m_s = if ids.len() == 1 { entry_m_s } else { 0.0 };
         self.pending.push(Pending {
             points,
             track_ids: ids,
@@ -600,12 +611,8 @@ impl CameraAnalysis {
         });
     }
 
-    /// A recent fragment that `points` continues and with which the joined points are a fall:
-    /// its index, the joined points, the estimate and the score.
-    fn join_fragment(
-        &self,
-        points: &[TrackPoint],
-    ) -> Option<(usize, Vec<TrackPoint>, Box<FallEstimate>, f64)> {
+    /// A recent fragment that `points` continues and with which the joined points are a fall.
+    fn join_fragment(&self, points: &[TrackPoint]) -> Option<Joined> {
         let f = self
             .fragments
             .iter()
@@ -615,8 +622,14 @@ impl CameraAnalysis {
             Assessment {
                 verdict: Verdict::Fall(est),
                 score,
-                ..
-            } => Some((f, joined, est, score)),
+                features,
+            } => Some(Joined {
+                fragment: f,
+                entry_m_s: entry_speed_m_s(&features),
+                points: joined,
+                est,
+                score,
+            }),
             _ => None,
         }
     }
@@ -779,6 +792,18 @@ fn max_change(cur: &Luma, prev: &Luma, c: &Candidate) -> u8 {
         }
     }
     best
+}
+
+/// A fragment joined with a new track into a fall ([`CameraAnalysis::join_fragment`]).
+struct Joined {
+    /// Index of the fragment.
+    fragment: usize,
+    /// The fragment's points, then the track's.
+    points: Vec<TrackPoint>,
+    est: Box<FallEstimate>,
+    score: f64,
+    /// The joined points' speed at their first sighting, m/s (see [`entry_speed_m_s`]).
+    entry_m_s: f64,
 }
 
 /// Tracks ending within this many seconds of each other count together for [`RAIN_MIN_TRACKS`].
@@ -1200,6 +1225,49 @@ mod tests {
         wet.release_pending(true, &mut out);
         assert!(out.is_empty(), "rain: {} events", out.len());
         assert_eq!(wet.stats().rejected.get("Rain"), Some(&4));
+    }
+
+    /// In rain, a drop's track may end in two fragments, neither a fall alone, that join into
+    /// one: the joined fall entered the picture at full speed and is rain like the others.
+    #[test]
+    fn in_rain_joined_fragments_entering_at_full_speed_are_not_falls() {
+        let scene = sim_scene();
+        let fast = |bay: u32, t0_s: f64, seed: u64| -> Vec<TrackPoint> {
+            let release = [scene.bay_centre_m(bay), scene.floor_base_m(24), 0.5];
+            observed(
+                &scene,
+                &FallingObject::drop(t0_s, release, 40.0),
+                t0_s + 8.0,
+                seed,
+            )
+        };
+        let drop = fast(4, 1.2, 20);
+        let (head, tail) = (drop[..6].to_vec(), drop[6..12].to_vec());
+        let facade = sim_facade(&scene);
+        for part in [&head, &tail] {
+            let a = assess(&facade, part);
+            assert!(!matches!(a.verdict, Verdict::Fall(_)), "{:?}", a.features);
+        }
+        let joined = [head.as_slice(), &tail].concat();
+        let a = assess(&facade, &joined);
+        assert!(matches!(a.verdict, Verdict::Fall(_)), "{:?}", a.features);
+        assert!(entry_speed_m_s(&a.features) >= RAIN_ENTRY_M_S);
+
+        let run = |raining: bool| {
+            let mut an = sim_analysis(&scene);
+            if raining {
+                for k in 0..4u64 {
+                    an.judge_points(k, fast(1 + k as u32, 0.4 * k as f64, 10 + k));
+                }
+            }
+            an.judge_points(10, head.clone());
+            an.judge_points(11, tail.clone());
+            let mut out = Vec::new();
+            an.release_pending(true, &mut out);
+            (out.len(), an.stats().rejected.get("Rain").copied())
+        };
+        assert_eq!(run(false), (1, None), "dry: the joined fall is reported");
+        assert_eq!(run(true), (0, Some(5)), "rain: the joined fall is rain too");
     }
 
     #[test]
