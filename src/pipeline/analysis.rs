@@ -565,15 +565,13 @@ impl CameraAnalysis {
         let (points, est, score, ids, entry_m_s) = match (self.join_fragment(&points), verdict) {
             (Some(j), _) => {
                 // Joined, the fall starts where the fragment did: in rain, drops chain into
-                // fragments that join into a fall as readily as they do into one track.
-                if j.entry_m_s >= RAIN_ENTRY_M_S {
-                    self.fast_entries.push_back(end_s);
-                    if raining {
-                        *self.stats.rejected.entry("Rain".to_string()).or_default() += 1;
-                        self.record(track_id, &points, "Rain", score);
-                        self.fragments.push(Fragment { points, track_id });
-                        return;
-                    }
+                // fragments that join into a fall as readily as they do into one track. (The
+                // joined fall is not counted as a fast entry: its parts were judged alone.)
+                if raining && j.entry_m_s >= RAIN_ENTRY_M_S {
+                    *self.stats.rejected.entry("Rain".to_string()).or_default() += 1;
+                    self.record(track_id, &points, "Rain", score);
+                    self.fragments.push(Fragment { points, track_id });
+                    return;
                 }
                 let frag = self.fragments.swap_remove(j.fragment);
                 self.stats.stitched += 1;
