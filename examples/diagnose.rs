@@ -20,7 +20,7 @@
 //! every candidate of each clip to `DIR/NAME.csv` with its distance to the truth;
 //! `DIAG_TERMS=DIR` writes every judged track's score terms to `DIR/NAME.terms.csv` (the input
 //! of `scripts/score_calibration.py`);
-//! `ANALYSIS_TOML='[motion] k_sigma = 4.0'` tries other analysis settings.
+//! `ANALYSIS_TOML=$'[motion]\nk_sigma = 4.0'` (a TOML document) tries other analysis settings.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

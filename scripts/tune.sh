@@ -6,7 +6,7 @@
 # totals them. Decide changes on this set; report the held-out set.
 #
 #   scripts/tune.sh [SET_DIR] [DIAGNOSE_ARGS...]   default SET_DIR: target/tuneset
-#   ANALYSIS_TOML='[motion] k_sigma = 4.0' scripts/tune.sh    # try other analysis settings
+#   ANALYSIS_TOML=$'[motion]\nk_sigma = 4.0' scripts/tune.sh   # try other analysis settings
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
