@@ -6,8 +6,9 @@
 //! per-camera analysis exactly as `analyze --no-detect` does, with tracing on, and reports per
 //! object: the share of its visible frames with a motion candidate within 4 px (or its size),
 //! the tracks that follow it and the physics' verdict on each, and whether an event matched it;
-//! per false alarm: its time, place, length and score. Totals at the end say which stage loses
-//! most. A tuning tool: never run it on the held-out evaluation set.
+//! per false alarm: its time, place, length and score; per clip, the tracker's counters (births,
+//! confirmations, and those the caps held back). Totals at the end say which stage loses most.
+//! A tuning tool: never run it on the held-out evaluation set.
 //!
 //! `--verbose` adds the physics features and score terms of events, false alarms and tracks
 //! lost in the physics; `DIAG_POINTS=1` also prints those tracks' points against the truth;
@@ -33,6 +34,7 @@ use fallwatch::ingest::{Cancel, FfmpegOpener, Item, Opener, SourceSpec};
 use fallwatch::pipeline::analysis::{Trace, TrackTrace};
 use fallwatch::pipeline::{AnalysisConfig, CameraAnalysis};
 use fallwatch::synth::truth::{ObjectTruth, Truth};
+use fallwatch::track::TrackerStats;
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
@@ -56,7 +58,11 @@ fn window_mean(l: &fallwatch::ingest::Luma<'_>, x: f64, y: f64) -> Option<f64> {
     Some(f64::from(s) / 4.0)
 }
 
-fn analyse(clip: &Path, calib: &Calibration, truth: &Truth) -> Res<(Vec<Event>, Trace, Contrast)> {
+/// What one clip's analysis gave: its events, its trace, the objects' contrast and the tracker's
+/// counters.
+type Analysed = (Vec<Event>, Trace, Contrast, TrackerStats);
+
+fn analyse(clip: &Path, calib: &Calibration, truth: &Truth) -> Res<Analysed> {
     let mut spec = SourceSpec::new(clip.display().to_string());
     spec.keep_packets = false;
     spec.decoder_threads = 1;
@@ -154,16 +160,13 @@ fn analyse(clip: &Path, calib: &Calibration, truth: &Truth) -> Res<(Vec<Event>, 
         }
     }
     an.finish(&mut found);
-    let ts = an.tracker().stats();
-    println!(
-        "    tracker: {} births ({} capped), {} confirmations ({} postponed at the cap)",
-        ts.births, ts.births_capped, ts.confirmations, ts.confirmations_capped
-    );
+    let tracker = an.tracker().stats();
     let trace = an.take_trace().unwrap_or_default();
     Ok((
         found.into_iter().map(|f| f.event).collect(),
         trace,
         contrast,
+        tracker,
     ))
 }
 
@@ -469,7 +472,7 @@ fn main() -> Res<()> {
     for f in files {
         let truth = Truth::load(&f)?;
         let calib = Calibration::load(&dir.join(&truth.calib))?;
-        let (events, trace, contrast) = analyse(&dir.join(&truth.clip), &calib, &truth)?;
+        let (events, trace, contrast, tracker) = analyse(&dir.join(&truth.clip), &calib, &truth)?;
         let half_frame_s = 0.5 / truth.fps;
         if let Ok(csv_dir) = std::env::var("DIAG_CSV") {
             write_candidates_csv(&PathBuf::from(csv_dir), &truth, &trace)?;
@@ -496,6 +499,13 @@ fn main() -> Res<()> {
                 .filter(|f| f.motion.shift_compensated)
                 .count(),
             trace.frames.iter().filter(|f| f.motion.refresh).count()
+        );
+        println!(
+            "    tracker: {} births ({} capped), {} confirmations ({} postponed at the cap)",
+            tracker.births,
+            tracker.births_capped,
+            tracker.confirmations,
+            tracker.confirmations_capped
         );
         if std::env::var("DIAG_FRAMES").is_ok() {
             for f in &trace.frames {
