@@ -513,7 +513,7 @@ impl CameraAnalysis {
             if !continues(&self.pending[k].points, &points, MAX_GAP_S) {
                 continue;
             }
-            let joined = [self.pending[k].points.as_slice(), &points].concat();
+            let joined = join_points(&self.pending[k].points, &points);
             if let Assessment {
                 verdict: Verdict::Fall(est),
                 score,
@@ -615,7 +615,7 @@ impl CameraAnalysis {
             .fragments
             .iter()
             .position(|f| continues(&f.points, points, MAX_GAP_S))?;
-        let joined = [self.fragments[f].points.as_slice(), points].concat();
+        let joined = join_points(&self.fragments[f].points, points);
         match assess(&self.facade, &joined) {
             Assessment {
                 verdict: Verdict::Fall(est),
@@ -861,21 +861,38 @@ fn longest_gap_among(points: &[TrackPoint], at: &[usize], min_gap_s: f64) -> Opt
 /// a stretch of missed detections) that stitching bridges, seconds.
 const MAX_GAP_S: f64 = 0.8;
 
-/// True when `b` starts after `a` ends (within `max_gap_s`) near where `a`'s motion leads:
-/// a quadratic (constant-acceleration) fit of `a`'s last points, extrapolated to `b`'s start.
+/// Longest time a track may overlap the fall it continues, seconds: as an object breaks into
+/// pieces or its track coasts, a second track may start on it a frame or two before the first
+/// one's last detection.
+const MAX_OVERLAP_S: f64 = 0.2;
+
+/// True when `b` starts after `a` ends (within `max_gap_s`, or overlapping its end by up to
+/// [`MAX_OVERLAP_S`]) near where `a`'s motion leads: a quadratic (constant-acceleration) fit of
+/// `a`'s last points, extrapolated (or interpolated) to `b`'s start.
 fn continues(a: &[TrackPoint], b: &[TrackPoint], max_gap_s: f64) -> bool {
-    let (Some(last), Some(first)) = (a.last(), b.first()) else {
+    let (Some(start), Some(last), Some(first)) = (a.first(), a.last(), b.first()) else {
         return false;
     };
     let gap_s = first.t_s - last.t_s;
-    if !(gap_s > 0.0 && gap_s <= max_gap_s) {
+    if !(gap_s > -MAX_OVERLAP_S && gap_s <= max_gap_s && first.t_s > start.t_s) {
         return false;
     }
+    let gap_s = gap_s.max(0.0);
     let tail = &a[a.len().saturating_sub(10)..];
     let predicted = extrapolate(tail, first.t_s);
     let size_px = last.w_px.max(last.h_px).max(first.w_px.max(first.h_px));
     let tolerance_px = 15.0 + 3.0 * size_px + 40.0 * gap_s;
     (predicted[0] - first.x_px).hypot(predicted[1] - first.y_px) <= tolerance_px
+}
+
+/// The points of `a` and then of `b`, which [`continues`] it; where they overlap in time, `b`'s.
+fn join_points(a: &[TrackPoint], b: &[TrackPoint]) -> Vec<TrackPoint> {
+    let start_s = b.first().map_or(f64::INFINITY, |p| p.t_s);
+    a.iter()
+        .filter(|p| p.t_s < start_s)
+        .chain(b)
+        .copied()
+        .collect()
 }
 
 /// Least-squares position at `t_s` of a constant-acceleration fit (constant velocity with fewer
@@ -1001,8 +1018,47 @@ mod tests {
         );
         assert!(
             !continues(&a, &fall_points(0.2, 10), MAX_GAP_S),
-            "overlaps in time"
+            "overlaps in time by more than a few frames"
         );
+        assert!(
+            !continues(&a, &fall_points(0.0, 10), MAX_GAP_S),
+            "starts with it"
+        );
+    }
+
+    /// A second track that starts on the object a frame or two before the first one's last
+    /// detection continues it; joined, the overlap is the second track's.
+    #[test]
+    fn a_track_overlapping_the_end_of_a_fall_continues_it() {
+        let a = fall_points(0.0, 12); // 0.00 .. 0.44 s
+        let b = fall_points(0.40, 10); // from 0.40 s: overlaps a's last two points
+        assert!(continues(&a, &b, MAX_GAP_S));
+        let joined = join_points(&a, &b);
+        assert_eq!(joined.len(), 10 + 10);
+        assert!(
+            joined.windows(2).all(|w| w[1].t_s > w[0].t_s),
+            "in time order"
+        );
+        assert_eq!(joined[10], b[0]);
+    }
+
+    /// One fall, tracked twice: the second track starts two frames before the first one's last
+    /// detection (the object broke into pieces for a moment). One event, not two.
+    #[test]
+    fn a_fall_tracked_twice_with_an_overlap_is_one_event() {
+        let scene = sim_scene();
+        let all = floor_12_drop_until(&scene, 11.0, 3);
+        let first: Vec<TrackPoint> = all.iter().copied().filter(|p| p.t_s < 2.0).collect();
+        let second: Vec<TrackPoint> = all.iter().copied().filter(|p| p.t_s > 1.9).collect();
+        assert!(second[0].t_s < first.last().unwrap().t_s);
+        let mut an = sim_analysis(&scene);
+        an.judge_points(1, first);
+        an.judge_points(2, second);
+        let mut out = Vec::new();
+        an.release_pending(true, &mut out);
+        assert_eq!(out.len(), 1, "one event");
+        assert_eq!(out[0].event.origin.floor, 12);
+        assert_eq!(an.stats().stitched, 1);
     }
 
     /// A candidate with its box at `x0..=x1`, `y0..=y1` and the given peak contrast.
