@@ -796,9 +796,11 @@ fn max_change(cur: &Luma, prev: &Luma, c: &Candidate) -> u8 {
 struct Joined {
     /// Index of the fragment.
     fragment: usize,
-    /// The fragment's points, then the track's.
+    /// The fragment's points, then the track's ([`join_points`]: the track's where they overlap).
     points: Vec<TrackPoint>,
+    /// The physics' estimate of the joined fall.
     est: Box<FallEstimate>,
+    /// Its score.
     score: f64,
     /// The joined points' speed at their first sighting, m/s (see [`entry_speed_m_s`]).
     entry_m_s: f64,
@@ -1240,22 +1242,26 @@ mod tests {
         assert!(coasted_cuts(&points, 1).is_empty());
     }
 
+    /// A drop released at floor 24 of bay `bay` at `t0_s`, far above the picture of `scene`
+    /// (floors 3 to 13 in view): it enters the picture already falling fast, as a rain drop near
+    /// the camera does.
+    fn fast_entry(scene: &Scene, bay: u32, t0_s: f64, seed: u64) -> Vec<TrackPoint> {
+        let release = [scene.bay_centre_m(bay), scene.floor_base_m(24), 0.5];
+        observed(
+            scene,
+            &FallingObject::drop(t0_s, release, 40.0),
+            t0_s + 8.0,
+            seed,
+        )
+    }
+
     /// Heavy rain near the camera chains drops into tracks that enter the picture already
     /// falling fast and fit a fall from high above. One such track alone is a fall (an object from
     /// above the picture); four within a few seconds are rain, and none is reported.
     #[test]
     fn in_rain_tracks_entering_at_full_speed_are_not_falls() {
         let scene = sim_scene();
-        // Released at floor 24, far above the picture (floors 3 to 13 in view).
-        let fast = |bay: u32, t0_s: f64, seed: u64| -> Vec<TrackPoint> {
-            let release = [scene.bay_centre_m(bay), scene.floor_base_m(24), 0.5];
-            observed(
-                &scene,
-                &FallingObject::drop(t0_s, release, 40.0),
-                t0_s + 8.0,
-                seed,
-            )
-        };
+        let fast = |bay, t0_s, seed| fast_entry(&scene, bay, t0_s, seed);
         let alone = fast(2, 0.0, 1);
         let a = assess(&sim_facade(&scene), &alone);
         assert!(matches!(a.verdict, Verdict::Fall(_)), "{:?}", a.features);
@@ -1286,15 +1292,7 @@ mod tests {
     #[test]
     fn in_rain_joined_fragments_entering_at_full_speed_are_not_falls() {
         let scene = sim_scene();
-        let fast = |bay: u32, t0_s: f64, seed: u64| -> Vec<TrackPoint> {
-            let release = [scene.bay_centre_m(bay), scene.floor_base_m(24), 0.5];
-            observed(
-                &scene,
-                &FallingObject::drop(t0_s, release, 40.0),
-                t0_s + 8.0,
-                seed,
-            )
-        };
+        let fast = |bay, t0_s, seed| fast_entry(&scene, bay, t0_s, seed);
         let drop = fast(4, 1.2, 20);
         let (head, tail) = (drop[..6].to_vec(), drop[6..12].to_vec());
         let facade = sim_facade(&scene);
