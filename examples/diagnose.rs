@@ -7,7 +7,8 @@
 //! object: the share of its visible frames with a motion candidate within 4 px (or its size),
 //! the tracks that follow it and the physics' verdict on each, and whether an event matched it;
 //! per false alarm: its time, place, length and score; per clip, the tracker's counters (births,
-//! confirmations, and those the caps held back). Totals at the end say which stage loses most.
+//! confirmations, and those the caps held back) and the ballistic search's (pairs tried, refits,
+//! tracks found; its tracks' ids start at 2^40 = 1099511627776). Totals at the end say which stage loses most.
 //! A tuning tool: never run it on the held-out evaluation set.
 //!
 //! `--verbose` adds the physics features and score terms of events, false alarms and tracks
@@ -35,6 +36,7 @@ use fallwatch::pipeline::analysis::{Trace, TrackTrace};
 use fallwatch::pipeline::{AnalysisConfig, CameraAnalysis};
 use fallwatch::synth::truth::{ObjectTruth, Truth};
 use fallwatch::track::TrackerStats;
+use fallwatch::track::search::SearchStats;
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
@@ -59,8 +61,8 @@ fn window_mean(l: &fallwatch::ingest::Luma<'_>, x: f64, y: f64) -> Option<f64> {
 }
 
 /// What one clip's analysis gave: its events, its trace, the objects' contrast and the tracker's
-/// counters.
-type Analysed = (Vec<Event>, Trace, Contrast, TrackerStats);
+/// and the search's counters.
+type Analysed = (Vec<Event>, Trace, Contrast, TrackerStats, SearchStats);
 
 fn analyse(clip: &Path, calib: &Calibration, truth: &Truth) -> Res<Analysed> {
     let mut spec = SourceSpec::new(clip.display().to_string());
@@ -161,12 +163,14 @@ fn analyse(clip: &Path, calib: &Calibration, truth: &Truth) -> Res<Analysed> {
     }
     an.finish(&mut found);
     let tracker = an.tracker().stats();
+    let search = an.search_stats();
     let trace = an.take_trace().unwrap_or_default();
     Ok((
         found.into_iter().map(|f| f.event).collect(),
         trace,
         contrast,
         tracker,
+        search,
     ))
 }
 
@@ -472,7 +476,8 @@ fn main() -> Res<()> {
     for f in files {
         let truth = Truth::load(&f)?;
         let calib = Calibration::load(&dir.join(&truth.calib))?;
-        let (events, trace, contrast, tracker) = analyse(&dir.join(&truth.clip), &calib, &truth)?;
+        let (events, trace, contrast, tracker, search) =
+            analyse(&dir.join(&truth.clip), &calib, &truth)?;
         let half_frame_s = 0.5 / truth.fps;
         if let Ok(csv_dir) = std::env::var("DIAG_CSV") {
             write_candidates_csv(&PathBuf::from(csv_dir), &truth, &trace)?;
@@ -506,6 +511,10 @@ fn main() -> Res<()> {
             tracker.births_capped,
             tracker.confirmations,
             tracker.confirmations_capped
+        );
+        println!(
+            "    search: {} pairs, {} refits, {} tracks found ({} waited at the cap)",
+            search.pairs, search.refits, search.found, search.capped
         );
         if std::env::var("DIAG_FRAMES").is_ok() {
             for f in &trace.frames {

@@ -20,7 +20,10 @@ use crate::events::{Event, event_id};
 use crate::evidence::SnapshotOverlay;
 use crate::ingest::{Frame, Luma};
 use crate::motion::{Candidate, MotionConfig, MotionDetector};
-use crate::physics::{Assessment, FacadeModel, FallEstimate, Features, Verdict, assess};
+use crate::physics::{
+    Assessment, FacadeModel, FallEstimate, Features, RejectReason, Verdict, assess,
+};
+use crate::track::search::{BallisticSearch, GravityField, SearchConfig, SearchTrack};
 use crate::track::{Track, Tracker, TrackerConfig};
 
 /// Settings of the per-camera analysis.
@@ -44,12 +47,16 @@ pub struct AnalysisConfig {
     /// ...and by at least this fraction of the candidate's peak contrast (capped at 40 grey
     /// levels). Default: 0.35.
     pub min_change_frac: Option<f64>,
+    /// The ballistic search beside the tracker (`[analysis.search]`). Default:
+    /// `SearchConfig::default()`.
+    pub search: SearchConfig,
 }
 
 impl AnalysisConfig {
     /// Checks the values (one clear line per mistake).
     pub fn validate(&self) -> Result<()> {
         self.motion.validate()?;
+        self.search.validate()?;
         if let Some(g) = self.min_change_grey
             && !(g.is_finite() && (0.0..=255.0).contains(&g))
         {
@@ -142,6 +149,11 @@ pub struct AnalysisStats {
     pub tracks: u64,
     /// Tracks the physics accepted as falls.
     pub falls: u64,
+    /// Tracks the ballistic search found that ended.
+    pub search_tracks: u64,
+    /// Falls dropped because another track's fall, pending or written, is the same object (the
+    /// tracker's and the search's tracks of one object).
+    pub duplicates: u64,
     /// Tracks joined to another track of the same fall.
     pub stitched: u64,
     /// Falls removed by the detector's bird veto.
@@ -175,6 +187,17 @@ struct Pending {
     deadline: Instant,
     /// Facade speed at the first sighting, m/s (0 for stitched falls, seen over longer).
     entry_m_s: f64,
+    /// Which finds it.
+    source: Source,
+}
+
+/// Which part of the analysis found a track.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Source {
+    /// The frame-by-frame tracker.
+    Tracker,
+    /// The ballistic search.
+    Search,
 }
 
 /// A recently finished track the physics rejected on its own: it may be the first part of a fall
@@ -238,14 +261,21 @@ pub struct CameraAnalysis {
     facade: FacadeModel,
     motion: MotionDetector,
     tracker: Tracker,
+    search: BallisticSearch,
     detector: Option<CameraDetector>,
     label_cfg: LabelConfig,
     crops: HashMap<u64, TrackCrops>,
     pending: Vec<Pending>,
+    /// Points of the falls written in the last [`RELEASED_KEEP_S`]: a later track of the same
+    /// object is a duplicate.
+    released: std::collections::VecDeque<Vec<TrackPoint>>,
     fragments: Vec<Fragment>,
     /// End times (media seconds) of recent tracks that entered the view already falling fast:
     /// many of them at once is rain (see [`RainContext`]).
     fast_entries: std::collections::VecDeque<f64>,
+    /// End times of recent tracks that descended steadily without accelerating (rain drops
+    /// followed one by one; see [`DRIZZLE_MIN_TRACKS`]).
+    steady_descents: std::collections::VecDeque<f64>,
     /// Media time of the last frame processed.
     now_s: f64,
     /// Wall-clock time of media time 0, when known.
@@ -278,7 +308,11 @@ impl CameraAnalysis {
             cfg.motion.clone(),
         )
         .map_err(ctx)?;
-        let tracker = Tracker::new(TrackerConfig::for_calibration(calib)).map_err(ctx)?;
+        let tracker_cfg = TrackerConfig::for_calibration(calib);
+        let gravity = gravity_field(&facade, tracker_cfg.gravity_px_s2, width_px, height_px);
+        let tracker = Tracker::new(tracker_cfg).map_err(ctx)?;
+        let search =
+            BallisticSearch::new(cfg.search.clone(), gravity, width_px, height_px).map_err(ctx)?;
         Ok(CameraAnalysis {
             camera: camera.clone(),
             cfg: cfg.clone(),
@@ -286,12 +320,15 @@ impl CameraAnalysis {
             facade,
             motion,
             tracker,
+            search,
             detector: detector.filter(|d| d.is_enabled()),
             label_cfg,
             crops: HashMap::new(),
             pending: Vec::new(),
+            released: std::collections::VecDeque::new(),
             fragments: Vec::new(),
             fast_entries: std::collections::VecDeque::new(),
+            steady_descents: std::collections::VecDeque::new(),
             now_s: 0.0,
             wall_origin: None,
             stats: AnalysisStats::default(),
@@ -378,13 +415,19 @@ impl CameraAnalysis {
         self.now_s = frame.pts_s;
         // A re-based or warming-up detector saw nothing: that is not a miss for the tracks.
         let m = self.motion.stats();
-        let finished = if m.rebased || m.warming_up {
+        let (finished, found) = if m.rebased || m.warming_up {
             // A re-base and the warm-up after it, plus one: the longest blind spell the motion
             // detector causes itself.
-            self.tracker
-                .skip(frame.pts_s, self.cfg.motion.warmup_frames + 2)
+            let blind = self.cfg.motion.warmup_frames + 2;
+            (
+                self.tracker.skip(frame.pts_s, blind),
+                self.search.skip(frame.pts_s),
+            )
         } else {
-            self.tracker.update(frame.pts_s, candidates)
+            (
+                self.tracker.update(frame.pts_s, candidates),
+                self.search.update(frame.pts_s, candidates),
+            )
         };
         if self.detector.is_some() {
             self.submit_crops(&frame);
@@ -393,9 +436,17 @@ impl CameraAnalysis {
         for track in finished {
             self.judge(track);
         }
+        for track in found {
+            self.judge_search(track);
+        }
         self.release_pending(false, out);
         self.prev = Some(frame);
         Ok(())
+    }
+
+    /// The ballistic search's counters (for diagnostics).
+    pub fn search_stats(&self) -> crate::track::search::SearchStats {
+        self.search.stats()
     }
 
     /// The tracker (for diagnostics: its live tracks).
@@ -408,6 +459,9 @@ impl CameraAnalysis {
     pub fn finish(&mut self, out: &mut Vec<Finding>) {
         for track in self.tracker.flush() {
             self.judge(track);
+        }
+        for track in self.search.flush() {
+            self.judge_search(track);
         }
         self.release_pending(true, out);
     }
@@ -495,16 +549,27 @@ impl CameraAnalysis {
             let tail = points[at..].to_vec();
             let mut head = points;
             head.truncate(at);
-            self.judge_points(track_id, head);
-            self.judge_points(track_id, tail);
+            self.judge_points(track_id, head, Source::Tracker);
+            self.judge_points(track_id, tail, Source::Tracker);
             return;
         }
-        self.judge_points(track_id, points);
+        self.judge_points(track_id, points, Source::Tracker);
     }
 
-    /// Judges one track's (or part's) points: stitching, rain, the physics' verdict.
-    fn judge_points(&mut self, track_id: u64, points: Vec<TrackPoint>) {
-        self.stats.tracks += 1;
+    /// Judges a track of the ballistic search (its id offset by [`SEARCH_ID_BASE`], so traces
+    /// tell it from the tracker's). It is not split at gaps: sparse sightings are its nature.
+    fn judge_search(&mut self, track: SearchTrack) {
+        self.stats.search_tracks += 1;
+        self.judge_points(SEARCH_ID_BASE + track.id, track.points, Source::Search);
+    }
+
+    /// Judges one track's (or part's) points: stitching, rain, the physics' verdict, and one
+    /// event per object. The search's tracks neither count as rain entries nor join fragments
+    /// (the tracker's tracks of the same drops and objects do).
+    fn judge_points(&mut self, track_id: u64, points: Vec<TrackPoint>, source: Source) {
+        if source == Source::Tracker {
+            self.stats.tracks += 1;
+        }
         if points.is_empty() {
             return;
         }
@@ -545,8 +610,47 @@ impl CameraAnalysis {
             self.fast_entries.pop_front();
         }
         let raining = self.fast_entries.len() >= RAIN_MIN_TRACKS;
+        while self
+            .steady_descents
+            .front()
+            .is_some_and(|t| end_s - t > RAIN_WINDOW_S)
+        {
+            self.steady_descents.pop_front();
+        }
+        if source == Source::Tracker
+            && matches!(verdict, Verdict::Reject(RejectReason::NotAccelerating))
+            && features.descent_storeys >= 1.0
+        {
+            self.steady_descents.push_back(end_s);
+        }
+        // In rain, drops at different depths fall at different image speeds along one
+        // direction, and the search chains them into accelerating paths: its tracks are not
+        // trusted then, nor while many tracks descend steadily (drops the tracker follows one
+        // by one, in rain too light to enter the view fast).
+        let drizzle = self.steady_descents.len() >= DRIZZLE_MIN_TRACKS;
+        if (raining || drizzle) && source == Source::Search {
+            *self.stats.rejected.entry("Rain".to_string()).or_default() += 1;
+            self.record(track_id, &points, "Rain", score);
+            return;
+        }
+        // A path assembled from sparse sightings must show its curvature plainly: chance
+        // alignments of clutter fit a parabola only a little better than a line.
+        if source == Source::Search
+            && matches!(verdict, Verdict::Fall(_))
+            && (features.accel_ratio.is_nan() || features.accel_ratio < SEARCH_MIN_ACCEL_RATIO)
+        {
+            *self
+                .stats
+                .rejected
+                .entry("WeakCurvature".to_string())
+                .or_default() += 1;
+            self.record(track_id, &points, "WeakCurvature", score);
+            return;
+        }
         if entry_m_s >= RAIN_ENTRY_M_S && features.descent_storeys >= 1.0 {
-            self.fast_entries.push_back(end_s);
+            if source == Source::Tracker {
+                self.fast_entries.push_back(end_s);
+            }
             if raining && matches!(verdict, Verdict::Fall(_)) {
                 *self.stats.rejected.entry("Rain".to_string()).or_default() += 1;
                 self.record(track_id, &points, "Rain", score);
@@ -562,7 +666,11 @@ impl CameraAnalysis {
         // The first part of this fall may have ended as a fragment of its own; or this is the
         // rest of a fall whose parts are not falls alone (its start went unseen behind something
         // and the first part was too short). Either way the joined points decide.
-        let (points, est, score, ids, entry_m_s) = match (self.join_fragment(&points), verdict) {
+        let fragment = match source {
+            Source::Tracker => self.join_fragment(&points),
+            Source::Search => None,
+        };
+        let (points, est, score, ids, entry_m_s) = match (fragment, verdict) {
             (Some(j), _) => {
                 // Joined, the fall starts where the fragment did: in rain, drops chain into
                 // fragments that join into a fall as readily as they do into one track. (The
@@ -586,10 +694,17 @@ impl CameraAnalysis {
                     .entry(format!("{reason:?}"))
                     .or_default() += 1;
                 tracing::trace!(camera = %self.camera, track = track_id, ?reason, "not a fall");
-                self.fragments.push(Fragment { points, track_id });
+                if source == Source::Tracker {
+                    self.fragments.push(Fragment { points, track_id });
+                }
                 return;
             }
         };
+        if self.is_duplicate(&points, source) {
+            self.stats.duplicates += 1;
+            self.record(track_id, &points, "duplicate", score);
+            return;
+        }
         self.stats.falls += 1;
         tracing::debug!(
             camera = %self.camera,
@@ -606,7 +721,31 @@ impl CameraAnalysis {
             score,
             deadline: Instant::now() + self.cfg.label_wait(),
             entry_m_s,
+            source,
         });
+    }
+
+    /// True when a new fall (from `source`) follows the same object as a fall written recently
+    /// or pending. Of a pending pair the tracker's fall is kept (it is removed here when the
+    /// pending one is the search's), else the earlier one.
+    fn is_duplicate(&mut self, points: &[TrackPoint], source: Source) -> bool {
+        if self.released.iter().any(|r| same_object(r, points)) {
+            return true;
+        }
+        let Some(k) = self
+            .pending
+            .iter()
+            .position(|p| same_object(&p.points, points))
+        else {
+            return false;
+        };
+        if source == Source::Tracker && self.pending[k].source == Source::Search {
+            self.pending.swap_remove(k);
+            self.stats.duplicates += 1;
+            self.stats.falls = self.stats.falls.saturating_sub(1);
+            return false;
+        }
+        true
     }
 
     /// A recent fragment that `points` continues and with which the joined points are a fall.
@@ -725,7 +864,16 @@ impl CameraAnalysis {
                 }
                 label = l.label().to_string();
             }
+            self.released.push_back(p.points.clone());
             out.push(self.finding(p, label));
+        }
+        while self
+            .released
+            .front()
+            .and_then(|r| r.last())
+            .is_some_and(|q| now_s - q.t_s > RELEASED_KEEP_S)
+        {
+            self.released.pop_front();
         }
         out.sort_by(|a, b| a.event.start_s.total_cmp(&b.event.start_s));
     }
@@ -811,6 +959,9 @@ const RAIN_WINDOW_S: f64 = 4.0;
 /// This many tracks entering the view at [`RAIN_ENTRY_M_S`] or faster within [`RAIN_WINDOW_S`]
 /// is rain.
 const RAIN_MIN_TRACKS: usize = 3;
+/// This many tracks descending a storey or more without accelerating within
+/// [`RAIN_WINDOW_S`] is rain too, for the ballistic search's tracks.
+const DRIZZLE_MIN_TRACKS: usize = 5;
 /// Speed at the first sighting, m/s, that an object seen from its release (or entering the view a
 /// couple of storeys below it) does not have: rain drops near the camera do.
 const RAIN_ENTRY_M_S: f64 = 12.0;
@@ -857,6 +1008,79 @@ fn longest_gap_among(points: &[TrackPoint], at: &[usize], min_gap_s: f64) -> Opt
         .filter(|&(_, gap)| gap >= min_gap_s)
         .max_by(|a, b| a.1.total_cmp(&b.1))
         .map(|(i, _)| i)
+}
+
+/// Offset of the ballistic search's track ids in traces (the tracker's count from 1).
+pub const SEARCH_ID_BASE: u64 = 1 << 40;
+
+/// Least ratio of a straight line's residual to the fitted fall's (the physics'
+/// `accel_ratio`) for a track of the ballistic search to be a fall. The tracker's own tracks
+/// are held to the physics' score alone; on the tuning sets the search's false alarms had 2.5-5.6
+/// and its two finds 10.6 and 29.
+const SEARCH_MIN_ACCEL_RATIO: f64 = 8.0;
+
+/// How long the points of a written fall are kept to recognise a later track of the same object,
+/// seconds (media time after its last point).
+const RELEASED_KEEP_S: f64 = 10.0;
+
+/// Two tracks follow one object when, over the time they share, the median distance of one's
+/// points from the other's path is at most this, pixels, plus half the object's size.
+const SAME_OBJECT_PX: f64 = 10.0;
+
+/// True when `a` and `b` follow one object (see [`SAME_OBJECT_PX`]); at least 3 shared points.
+fn same_object(a: &[TrackPoint], b: &[TrackPoint]) -> bool {
+    /// Distances of `b`'s points within `a`'s time span from `a`'s path (linear between its
+    /// points), and the objects' size.
+    fn along(a: &[TrackPoint], b: &[TrackPoint]) -> Option<bool> {
+        let (first, last) = (a.first()?, a.last()?);
+        let mut d: Vec<f64> = Vec::new();
+        let mut size_px: Vec<f64> = Vec::new();
+        for p in b.iter().filter(|p| p.t_s >= first.t_s && p.t_s <= last.t_s) {
+            let k = a.partition_point(|q| q.t_s < p.t_s).min(a.len() - 1);
+            let q = if k == 0 || a[k].t_s == p.t_s {
+                [a[k].x_px, a[k].y_px]
+            } else {
+                let (u, w) = (a[k - 1], a[k]);
+                let f = (p.t_s - u.t_s) / (w.t_s - u.t_s);
+                [
+                    u.x_px + f * (w.x_px - u.x_px),
+                    u.y_px + f * (w.y_px - u.y_px),
+                ]
+            };
+            d.push((p.x_px - q[0]).hypot(p.y_px - q[1]));
+            size_px.push(p.w_px.max(p.h_px).max(a[k].w_px.max(a[k].h_px)));
+        }
+        if d.len() < 3 {
+            return None;
+        }
+        let median = |v: &mut Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        Some(median(&mut d) <= SAME_OBJECT_PX + 0.5 * median(&mut size_px))
+    }
+    along(a, b).or_else(|| along(b, a)).unwrap_or(false)
+}
+
+/// Free-fall acceleration in the image at each place of a `width_px` x `height_px` picture: the
+/// image step of one metre down the facade plane there, times 9.81, pixels/s^2. Where the
+/// homography gives nothing sensible (far outside the facade), `mean_px_s2` straight down.
+fn gravity_field(
+    facade: &FacadeModel,
+    mean_px_s2: f64,
+    width_px: u32,
+    height_px: u32,
+) -> GravityField {
+    GravityField::sampled(width_px, height_px, 32, |p| {
+        let q = facade.image_to_facade(p);
+        let a = facade.facade_to_image(q.x_m, q.height_m);
+        let b = facade.facade_to_image(q.x_m, q.height_m - 1.0);
+        let g = [9.81 * (b[0] - a[0]), 9.81 * (b[1] - a[1])];
+        let norm = g[0].hypot(g[1]);
+        let sane =
+            norm.is_finite() && g[1] > 0.0 && norm >= 0.25 * mean_px_s2 && norm <= 4.0 * mean_px_s2;
+        if sane { g } else { [0.0, mean_px_s2] }
+    })
 }
 
 /// Longest gap between two tracks of one falling object (an occlusion by a balcony or a tree,
@@ -1054,8 +1278,8 @@ mod tests {
         let second: Vec<TrackPoint> = all.iter().copied().filter(|p| p.t_s > 1.9).collect();
         assert!(second[0].t_s < first.last().unwrap().t_s);
         let mut an = sim_analysis(&scene);
-        an.judge_points(1, first);
-        an.judge_points(2, second);
+        an.judge_points(1, first, Source::Tracker);
+        an.judge_points(2, second, Source::Tracker);
         let mut out = Vec::new();
         an.release_pending(true, &mut out);
         assert_eq!(out.len(), 1, "one event");
@@ -1140,8 +1364,8 @@ mod tests {
         ));
         assert!(matches!(assess(&facade, &rest).verdict, Verdict::Reject(_)));
         let mut an = sim_analysis(&scene);
-        an.judge_points(1, first);
-        an.judge_points(2, rest);
+        an.judge_points(1, first, Source::Tracker);
+        an.judge_points(2, rest, Source::Tracker);
         let mut out = Vec::new();
         an.release_pending(true, &mut out);
         assert_eq!(out.len(), 1, "one event");
@@ -1272,14 +1496,18 @@ mod tests {
         );
 
         let mut dry = sim_analysis(&scene);
-        dry.judge_points(1, alone);
+        dry.judge_points(1, alone, Source::Tracker);
         let mut out = Vec::new();
         dry.release_pending(true, &mut out);
         assert_eq!(out.len(), 1, "dry: the fall is reported");
 
         let mut wet = sim_analysis(&scene);
         for k in 0..4u64 {
-            wet.judge_points(k, fast(1 + k as u32, 0.4 * k as f64, 10 + k));
+            wet.judge_points(
+                k,
+                fast(1 + k as u32, 0.4 * k as f64, 10 + k),
+                Source::Tracker,
+            );
         }
         let mut out = Vec::new();
         wet.release_pending(true, &mut out);
@@ -1309,17 +1537,158 @@ mod tests {
             let mut an = sim_analysis(&scene);
             if raining {
                 for k in 0..4u64 {
-                    an.judge_points(k, fast(1 + k as u32, 0.4 * k as f64, 10 + k));
+                    an.judge_points(
+                        k,
+                        fast(1 + k as u32, 0.4 * k as f64, 10 + k),
+                        Source::Tracker,
+                    );
                 }
             }
-            an.judge_points(10, head.clone());
-            an.judge_points(11, tail.clone());
+            an.judge_points(10, head.clone(), Source::Tracker);
+            an.judge_points(11, tail.clone(), Source::Tracker);
             let mut out = Vec::new();
             an.release_pending(true, &mut out);
             (out.len(), an.stats().rejected.get("Rain").copied())
         };
         assert_eq!(run(false), (1, None), "dry: the joined fall is reported");
         assert_eq!(run(true), (0, Some(5)), "rain: the joined fall is rain too");
+    }
+
+    /// The tracker and the search both follow one fall: one event, whichever ends first, and of
+    /// a pending pair the tracker's is the one written.
+    #[test]
+    fn a_fall_found_by_the_tracker_and_the_search_is_one_event() {
+        let scene = sim_scene();
+        let all = floor_12_drop_until(&scene, 3.0, 4);
+        // The search's track: every second detection (it keeps what it sees, sparse or not).
+        let sparse: Vec<TrackPoint> = all.iter().copied().step_by(2).collect();
+        for search_first in [false, true] {
+            let mut an = sim_analysis(&scene);
+            if search_first {
+                an.judge_points(SEARCH_ID_BASE + 1, sparse.clone(), Source::Search);
+                an.judge_points(1, all.clone(), Source::Tracker);
+            } else {
+                an.judge_points(1, all.clone(), Source::Tracker);
+                an.judge_points(SEARCH_ID_BASE + 1, sparse.clone(), Source::Search);
+            }
+            let mut out = Vec::new();
+            an.release_pending(true, &mut out);
+            assert_eq!(out.len(), 1, "one event (search first: {search_first})");
+            assert_eq!(out[0].event.track.len(), all.len(), "the tracker's");
+            assert_eq!(an.stats().duplicates, 1);
+            // A later track of the same object, after the event was written, is no new event.
+            an.judge_points(SEARCH_ID_BASE + 2, sparse.clone(), Source::Search);
+            an.release_pending(true, &mut out);
+            assert_eq!(out.len(), 1, "written once");
+        }
+        // Another object's fall at the same time is its own event.
+        let mut an = sim_analysis(&scene);
+        let mut other = sparse.clone();
+        for p in &mut other {
+            p.x_px += 150.0;
+        }
+        an.judge_points(1, all.clone(), Source::Tracker);
+        an.judge_points(SEARCH_ID_BASE + 1, other, Source::Search);
+        let mut out = Vec::new();
+        an.release_pending(true, &mut out);
+        assert_eq!(out.len(), 2);
+    }
+
+    /// While many tracks descend steadily without accelerating (drops followed one by one), the
+    /// search's fall-like chains of drops are not falls; the tracker's own falls still are.
+    #[test]
+    fn search_tracks_are_not_trusted_while_drops_stream_down() {
+        let scene = sim_scene();
+        let fall = floor_12_drop_until(&scene, 3.0, 5);
+        // Drops: straight, steady descents of two storeys each, in 3 s.
+        let drop = |k: u32| -> Vec<TrackPoint> {
+            let x_m = scene.bay_centre_m(1 + k % 5);
+            let path: Vec<TrackPoint> = (0..20)
+                .map(|i| {
+                    let t_s = 0.1 * f64::from(k) + f64::from(i) * 0.04;
+                    let h_m = scene.floor_base_m(9) - 8.0 * (t_s - 0.1 * f64::from(k));
+                    let px = scene.camera.project([x_m, h_m, 0.3]);
+                    TrackPoint {
+                        t_s,
+                        x_px: px[0],
+                        y_px: px[1],
+                        w_px: 2.0,
+                        h_px: 4.0,
+                    }
+                })
+                .collect();
+            path
+        };
+        let mut dry = sim_analysis(&scene);
+        dry.judge_points(SEARCH_ID_BASE + 1, fall.clone(), Source::Search);
+        let mut out = Vec::new();
+        dry.release_pending(true, &mut out);
+        assert_eq!(
+            out.len(),
+            1,
+            "a clear fall found by the search alone is an event"
+        );
+        let mut wet = sim_analysis(&scene);
+        for k in 0..DRIZZLE_MIN_TRACKS as u32 {
+            wet.judge_points(u64::from(k) + 10, drop(k), Source::Tracker);
+        }
+        assert_eq!(wet.steady_descents.len(), DRIZZLE_MIN_TRACKS);
+        wet.judge_points(SEARCH_ID_BASE + 1, fall.clone(), Source::Search);
+        let mut out = Vec::new();
+        wet.release_pending(true, &mut out);
+        assert!(out.is_empty(), "{} events", out.len());
+        wet.judge_points(1, fall, Source::Tracker);
+        wet.release_pending(true, &mut out);
+        assert_eq!(out.len(), 1, "the tracker's fall is");
+    }
+
+    /// A late stretch of a fall, seen for half a second, is nearly straight: the physics accepts
+    /// it from the tracker, but from the search (sparse sightings) it needs plainer curvature.
+    #[test]
+    fn a_search_track_with_little_curvature_is_not_a_fall() {
+        let scene = sim_scene();
+        let facade = sim_facade(&scene);
+        let all = floor_12_drop_until(&scene, 11.0, 6);
+        let stretch = (0..40)
+            .map(|k| {
+                let t0_s = 0.5 + 0.05 * f64::from(k);
+                let pts: Vec<TrackPoint> = all
+                    .iter()
+                    .copied()
+                    .filter(|p| p.t_s >= t0_s && p.t_s < t0_s + 0.6)
+                    .collect();
+                pts
+            })
+            .find(|pts| {
+                let a = assess(&facade, pts);
+                matches!(a.verdict, Verdict::Fall(_))
+                    && a.features.accel_ratio < SEARCH_MIN_ACCEL_RATIO
+            })
+            .expect("a stretch the physics accepts with little curvature");
+        let mut out = Vec::new();
+        let mut an = sim_analysis(&scene);
+        an.judge_points(SEARCH_ID_BASE + 1, stretch.clone(), Source::Search);
+        an.release_pending(true, &mut out);
+        assert!(out.is_empty());
+        assert_eq!(an.stats().rejected.get("WeakCurvature"), Some(&1));
+        let mut an = sim_analysis(&scene);
+        an.judge_points(1, stretch, Source::Tracker);
+        an.release_pending(true, &mut out);
+        assert_eq!(out.len(), 1);
+    }
+
+    #[test]
+    fn same_object_compares_paths_over_their_shared_time() {
+        let a = fall_points(0.0, 20);
+        let b: Vec<TrackPoint> = fall_points(0.2, 20).into_iter().step_by(3).collect();
+        assert!(same_object(&a, &b) && same_object(&b, &a));
+        let mut beside = b.clone();
+        for p in &mut beside {
+            p.x_px += 40.0;
+        }
+        assert!(!same_object(&a, &beside));
+        // No shared time: not the same object as far as this test can tell.
+        assert!(!same_object(&a, &fall_points(1.0, 10)));
     }
 
     #[test]

@@ -34,6 +34,7 @@
 
 mod assign;
 mod kalman;
+pub mod search;
 
 use nalgebra::{Matrix2, Vector2};
 use serde::{Deserialize, Serialize};
