@@ -87,6 +87,15 @@ fn on_fall(track: &SearchTrack, tol: f64) -> usize {
         .count()
 }
 
+/// The track with the most points on the fall (within `tol` px), and that count.
+fn best_on_fall(tracks: &[SearchTrack], tol: f64) -> (&SearchTrack, usize) {
+    let best = tracks
+        .iter()
+        .max_by_key(|t| on_fall(t, tol))
+        .expect("a track");
+    (best, on_fall(best, tol))
+}
+
 #[test]
 fn a_fall_seen_in_one_frame_of_three_among_clutter_is_found() {
     let mut rng = ChaCha8Rng::seed_from_u64(7);
@@ -98,20 +107,12 @@ fn a_fall_seen_in_one_frame_of_three_among_clutter_is_found() {
         }
         c
     });
-    let best = tracks
-        .iter()
-        .max_by_key(|t| on_fall(t, 1.0))
-        .expect("a track");
+    let (best, on) = best_on_fall(&tracks, 1.0);
     // Sighted in 22 of the 65 frames after the release (before it leaves the picture).
+    assert!(on >= 15, "{on} points on the fall");
     assert!(
-        on_fall(best, 1.0) >= 15,
-        "{} points on the fall",
-        on_fall(best, 1.0)
-    );
-    assert!(
-        on_fall(best, 1.0) * 10 >= best.points.len() * 8,
-        "{} of {} points on the fall",
-        on_fall(best, 1.0),
+        on * 10 >= best.points.len() * 8,
+        "{on} of {} points on the fall",
         best.points.len()
     );
     // The rest of the clutter gives nothing that lasts.
@@ -132,15 +133,8 @@ fn a_large_object_seen_in_scattered_pieces_is_found() {
         }
         c
     });
-    let best = tracks
-        .iter()
-        .max_by_key(|t| on_fall(t, 12.0))
-        .expect("a track");
-    assert!(
-        on_fall(best, 12.0) >= 15,
-        "{} points on the fall",
-        on_fall(best, 12.0)
-    );
+    let (_, on) = best_on_fall(&tracks, 12.0);
+    assert!(on >= 15, "{on} points on the fall");
 }
 
 #[test]
@@ -311,14 +305,18 @@ fn the_occupancy_map_agrees_with_a_plain_scan() {
 fn a_clock_that_goes_back_ends_the_live_tracks() {
     let mut s = search();
     let mut ended = Vec::new();
-    for i in 0..40 {
-        let t_s = f64::from(i) / FPS;
-        let c: Vec<Candidate> = fall_at(t_s)
-            .map(|p| cand(p[0], p[1], 4.0))
-            .into_iter()
-            .collect();
-        ended.extend(s.update(t_s, &c));
-    }
+    // The fall, frames `from` to 39.
+    let fall_frames = |s: &mut BallisticSearch, ended: &mut Vec<SearchTrack>, from: i32| {
+        for i in from..40 {
+            let t_s = f64::from(i) / FPS;
+            let c: Vec<Candidate> = fall_at(t_s)
+                .map(|p| cand(p[0], p[1], 4.0))
+                .into_iter()
+                .collect();
+            ended.extend(s.update(t_s, &c));
+        }
+    };
+    fall_frames(&mut s, &mut ended, 0);
     assert!(
         ended.is_empty() && s.live_points().count() == 1,
         "one live track"
@@ -326,14 +324,7 @@ fn a_clock_that_goes_back_ends_the_live_tracks() {
     ended.extend(s.update(0.0, &[]));
     assert_eq!(ended.len(), 1, "ended at the jump");
     assert_eq!(s.live_points().count(), 0);
-    for i in 1..40 {
-        let t_s = f64::from(i) / FPS;
-        let c: Vec<Candidate> = fall_at(t_s)
-            .map(|p| cand(p[0], p[1], 4.0))
-            .into_iter()
-            .collect();
-        ended.extend(s.update(t_s, &c));
-    }
+    fall_frames(&mut s, &mut ended, 1);
     assert_eq!(s.live_points().count(), 1, "found again");
     assert!(s.frames.len() <= 31, "{} frames kept", s.frames.len());
 }
