@@ -15,13 +15,22 @@
 //!    [`SearchConfig::pair_frames`] back whose displacement a fall allows (speed limits sideways,
 //!    up and down, in metres per second at the local scale). The pair and the local gravity give a
 //!    parabola;
-//! 3. the frames between the pair that have a candidate within the gate of the parabola are
-//!    counted on a map of occupied 4-px cells (cheap: most pairs end here). With enough of them, the parabola is refitted with a free acceleration (least
-//!    squares, per axis) to its supporters and the supporters are gathered again over the whole
-//!    window, twice. It must keep [`SearchConfig::min_support`] frames, a small residual, and an
-//!    acceleration that points down at a plausible fraction of gravity (a light object falls
-//!    slower, one released in front of the wall looks faster; rain and birds keep no such
-//!    acceleration). It then becomes a live track that holds its supporters.
+//! 3. two cheap tests on a map of occupied 4-px cells per frame (most pairs end here): a
+//!    [`SearchConfig::min_between_frac`] share of the frames between the pair, then
+//!    [`SearchConfig::min_support`] frames of the whole window, must have a candidate near the
+//!    parabola;
+//! 4. the supporters (the free candidate nearest the parabola in each frame of the window, within
+//!    its gate) are gathered and the parabola refitted with a free acceleration (least squares,
+//!    per axis), twice. It must keep [`SearchConfig::min_support`] supporters, a small residual,
+//!    a descent of [`SearchConfig::min_descent_gates`] gates, an acceleration that points down
+//!    at a plausible fraction of gravity (a light object falls slower, one released in front of
+//!    the wall looks faster; rain and birds keep no such acceleration), and a chance under
+//!    [`SearchConfig::max_chance`] that clutter of the local density (counted per 16-px cell over
+//!    the window) gives as many supporters. It then becomes a live track that holds them.
+//!
+//! Ends where the clutter is so dense that a window full of it would pass are not tried, and a
+//! thin streak longer than the path moves in a frame interval is never a supporter (rain drops
+//! near the camera).
 //!
 //! A candidate serves one search track at most. The tracks found here are judged by the physics
 //! like the tracker's, and the pipeline keeps one event per object when both find it.
