@@ -31,6 +31,10 @@
 //! [`Tracker::skip`]: no candidates, but no miss either.
 //!
 //! Positions are pixels with pixel centres on integer coordinates (as the motion module's).
+//!
+//! Beside the tracker, [`search`] looks for falls over a window of frames as candidates on one
+//! parabola with the local gravity: objects seen in too few frames, or in scattered pieces, for
+//! a young track to survive.
 
 mod assign;
 mod kalman;
