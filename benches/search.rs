@@ -2,33 +2,17 @@
 //! frame: two falling objects seen in every second frame among random clutter, in steady state
 //! (the window full, live tracks being extended, pairs tried on every free candidate).
 
+mod common;
+
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use fallwatch::motion::{Candidate, Polarity};
+use fallwatch::motion::Candidate;
 use fallwatch::track::search::{BallisticSearch, GravityField, SearchConfig};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-fn cand(x: f64, y: f64) -> Candidate {
-    Candidate {
-        x_px: x,
-        y_px: y,
-        x_min_px: (x - 1.0).max(0.0) as u32,
-        y_min_px: (y - 1.0).max(0.0) as u32,
-        x_max_px: (x + 1.0).max(0.0) as u32,
-        y_max_px: (y + 1.0).max(0.0) as u32,
-        area_px: 6,
-        mass: 60.0,
-        contrast: 12.0,
-        peak_contrast: 15.0,
-        polarity: Polarity::Brighter,
-        length_px: 2.5,
-        width_px: 2.2,
-        orientation_rad: 0.0,
-        fragments: 1,
-    }
-}
+use common::cand;
 
 /// 250 frames of candidates for a `w` x `h` picture with gravity `g_px_s2`.
 fn frames(w: f64, h: f64, g_px_s2: f64, per_frame: usize) -> Vec<Vec<Candidate>> {

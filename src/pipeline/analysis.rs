@@ -602,21 +602,9 @@ impl CameraAnalysis {
         // rain too, however well it fits (drops near the camera chain into fall-like tracks).
         let entry_m_s = entry_speed_m_s(&features);
         let end_s = points.last().map_or(self.now_s, |p| p.t_s);
-        while self
-            .fast_entries
-            .front()
-            .is_some_and(|t| end_s - t > RAIN_WINDOW_S)
-        {
-            self.fast_entries.pop_front();
-        }
+        forget_before(&mut self.fast_entries, end_s - RAIN_WINDOW_S);
         let raining = self.fast_entries.len() >= RAIN_MIN_TRACKS;
-        while self
-            .steady_descents
-            .front()
-            .is_some_and(|t| end_s - t > RAIN_WINDOW_S)
-        {
-            self.steady_descents.pop_front();
-        }
+        forget_before(&mut self.steady_descents, end_s - RAIN_WINDOW_S);
         if source == Source::Tracker
             && matches!(verdict, Verdict::Reject(RejectReason::NotAccelerating))
             && features.descent_storeys >= 1.0
@@ -629,8 +617,7 @@ impl CameraAnalysis {
         // by one, in rain too light to enter the view fast).
         let drizzle = self.steady_descents.len() >= DRIZZLE_MIN_TRACKS;
         if (raining || drizzle) && source == Source::Search {
-            *self.stats.rejected.entry("Rain".to_string()).or_default() += 1;
-            self.record(track_id, &points, "Rain", score);
+            self.reject(track_id, &points, "Rain", score);
             return;
         }
         // A path assembled from sparse sightings must show its curvature plainly: chance
@@ -639,12 +626,7 @@ impl CameraAnalysis {
             && matches!(verdict, Verdict::Fall(_))
             && (features.accel_ratio.is_nan() || features.accel_ratio < SEARCH_MIN_ACCEL_RATIO)
         {
-            *self
-                .stats
-                .rejected
-                .entry("WeakCurvature".to_string())
-                .or_default() += 1;
-            self.record(track_id, &points, "WeakCurvature", score);
+            self.reject(track_id, &points, "WeakCurvature", score);
             return;
         }
         if entry_m_s >= RAIN_ENTRY_M_S && features.descent_storeys >= 1.0 {
@@ -652,8 +634,7 @@ impl CameraAnalysis {
                 self.fast_entries.push_back(end_s);
             }
             if raining && matches!(verdict, Verdict::Fall(_)) {
-                *self.stats.rejected.entry("Rain".to_string()).or_default() += 1;
-                self.record(track_id, &points, "Rain", score);
+                self.reject(track_id, &points, "Rain", score);
                 self.fragments.push(Fragment { points, track_id });
                 return;
             }
@@ -676,8 +657,7 @@ impl CameraAnalysis {
                 // fragments that join into a fall as readily as they do into one track. (The
                 // joined fall is not counted as a fast entry: its parts were judged alone.)
                 if raining && j.entry_m_s >= RAIN_ENTRY_M_S {
-                    *self.stats.rejected.entry("Rain".to_string()).or_default() += 1;
-                    self.record(track_id, &points, "Rain", score);
+                    self.reject(track_id, &points, "Rain", score);
                     self.fragments.push(Fragment { points, track_id });
                     return;
                 }
@@ -700,7 +680,7 @@ impl CameraAnalysis {
                 return;
             }
         };
-        if self.is_duplicate(&points, source) {
+        if self.resolve_duplicate(&points, source) {
             self.stats.duplicates += 1;
             self.record(track_id, &points, "duplicate", score);
             return;
@@ -725,10 +705,16 @@ impl CameraAnalysis {
         });
     }
 
-    /// True when a new fall (from `source`) follows the same object as a fall written recently
-    /// or pending. Of a pending pair the tracker's fall is kept (it is removed here when the
-    /// pending one is the search's), else the earlier one.
-    fn is_duplicate(&mut self, points: &[TrackPoint], source: Source) -> bool {
+    /// Counts a rejection for `reason` and traces it.
+    fn reject(&mut self, track_id: u64, points: &[TrackPoint], reason: &str, score: f64) {
+        *self.stats.rejected.entry(reason.to_string()).or_default() += 1;
+        self.record(track_id, points, reason, score);
+    }
+
+    /// True when a new fall (from `source`) is to be dropped: it follows the same object as a
+    /// fall written recently or pending. Of a pending pair the tracker's fall is kept: when the
+    /// pending one is the search's, it is removed here and the new fall goes on (false).
+    fn resolve_duplicate(&mut self, points: &[TrackPoint], source: Source) -> bool {
         if self.released.iter().any(|r| same_object(r, points)) {
             return true;
         }
@@ -1010,6 +996,13 @@ fn longest_gap_among(points: &[TrackPoint], at: &[usize], min_gap_s: f64) -> Opt
         .map(|(i, _)| i)
 }
 
+/// Drops the times before `from_s` from the front of `times` (oldest first).
+fn forget_before(times: &mut std::collections::VecDeque<f64>, from_s: f64) {
+    while times.front().is_some_and(|&t| t < from_s) {
+        times.pop_front();
+    }
+}
+
 /// Offset of the ballistic search's track ids in traces (the tracker's count from 1).
 pub const SEARCH_ID_BASE: u64 = 1 << 40;
 
@@ -1268,6 +1261,23 @@ mod tests {
         assert_eq!(joined[10], b[0]);
     }
 
+    /// Two tracker tracks of the floor-12 drop, judged in order, make one stitched event from
+    /// floor 12.
+    fn assert_one_stitched_event_from_floor_12(
+        scene: &Scene,
+        first: Vec<TrackPoint>,
+        second: Vec<TrackPoint>,
+    ) {
+        let mut an = sim_analysis(scene);
+        an.judge_points(1, first, Source::Tracker);
+        an.judge_points(2, second, Source::Tracker);
+        let mut out = Vec::new();
+        an.release_pending(true, &mut out);
+        assert_eq!(out.len(), 1, "one event");
+        assert_eq!(out[0].event.origin.floor, 12);
+        assert_eq!(an.stats().stitched, 1);
+    }
+
     /// One fall, tracked twice: the second track starts two frames before the first one's last
     /// detection (the object broke into pieces for a moment). One event, not two.
     #[test]
@@ -1277,14 +1287,7 @@ mod tests {
         let first: Vec<TrackPoint> = all.iter().copied().filter(|p| p.t_s < 2.0).collect();
         let second: Vec<TrackPoint> = all.iter().copied().filter(|p| p.t_s > 1.9).collect();
         assert!(second[0].t_s < first.last().unwrap().t_s);
-        let mut an = sim_analysis(&scene);
-        an.judge_points(1, first, Source::Tracker);
-        an.judge_points(2, second, Source::Tracker);
-        let mut out = Vec::new();
-        an.release_pending(true, &mut out);
-        assert_eq!(out.len(), 1, "one event");
-        assert_eq!(out[0].event.origin.floor, 12);
-        assert_eq!(an.stats().stitched, 1);
+        assert_one_stitched_event_from_floor_12(&scene, first, second);
     }
 
     /// A candidate with its box at `x0..=x1`, `y0..=y1` and the given peak contrast.
@@ -1363,14 +1366,7 @@ mod tests {
             Verdict::Reject(_)
         ));
         assert!(matches!(assess(&facade, &rest).verdict, Verdict::Reject(_)));
-        let mut an = sim_analysis(&scene);
-        an.judge_points(1, first, Source::Tracker);
-        an.judge_points(2, rest, Source::Tracker);
-        let mut out = Vec::new();
-        an.release_pending(true, &mut out);
-        assert_eq!(out.len(), 1, "one event");
-        assert_eq!(out[0].event.origin.floor, 12);
-        assert_eq!(an.stats().stitched, 1);
+        assert_one_stitched_event_from_floor_12(&scene, first, rest);
     }
 
     /// A drop from floor 12 (bay 3) of the judging tests' scene, as tracked until `until_s`

@@ -766,6 +766,9 @@ impl BallisticSearch {
                 self.stats.capped += 1;
                 return;
             }
+            if self.too_cluttered(&self.frames[newest].spots[e]) {
+                continue;
+            }
             for ki in 0..self.cfg.pair_frames.len() {
                 let k = self.cfg.pair_frames[ki];
                 if k > newest {
@@ -776,6 +779,16 @@ impl BallisticSearch {
                 }
             }
         }
+    }
+
+    /// True where clutter is so dense that a full window of it would pass the chance test: no
+    /// track can be found from this end (it may be from where the object goes next).
+    fn too_cluttered(&self, end: &Spot) -> bool {
+        let cfg = &self.cfg;
+        let gate_px = (cfg.gate_px + cfg.gate_size_frac * end.size_px).min(cfg.max_gate_px);
+        let p = [end.point.x_px, end.point.y_px];
+        let chance = self.density.hit_chance(p, gate_px) * self.frames.len() as f64;
+        poisson_tail(cfg.min_support, chance) > cfg.max_chance
     }
 
     /// Tries every free candidate of frame `s` with candidate `e` of frame `n` (the newest);
@@ -791,14 +804,6 @@ impl BallisticSearch {
         let g = self.gravity.at(pe);
         let g_norm = g[0].hypot(g[1]);
         if g_norm <= 0.0 {
-            return false;
-        }
-        // Where clutter is so dense that a full window of it would pass the chance test, no
-        // track can be found from here (it may be from where the object goes next).
-        let end_gate_px = (cfg.gate_px + cfg.gate_size_frac * end.size_px).min(cfg.max_gate_px);
-        let window_frames = self.frames.len() as f64;
-        let chance = self.density.hit_chance(pe, end_gate_px) * window_frames;
-        if poisson_tail(cfg.min_support, chance) > cfg.max_chance {
             return false;
         }
         let down = [g[0] / g_norm, g[1] / g_norm];
@@ -877,14 +882,15 @@ impl BallisticSearch {
                 continue;
             }
             self.stats.refits += 1;
-            if let Some(t) = self.confirm(model, gate_px) {
-                found = Some(t);
+            if let Some((model, claims)) = self.confirm(model, gate_px) {
+                found = Some((model, gate_px, claims));
                 break;
             }
         }
-        let Some((points, model, gate_px, claims)) = found else {
+        let Some((model, gate_px, claims)) = found else {
             return false;
         };
+        let points = self.points_of(&claims);
         for (j, i) in claims {
             self.frames[j].claimed[i] = true;
         }
@@ -901,16 +907,24 @@ impl BallisticSearch {
         true
     }
 
-    /// Gathers a parabola's supporters over the window and refits, twice; the track's points,
-    /// model, gate and the (frame, spot) pairs it claims when it holds.
-    #[allow(clippy::type_complexity)]
+    /// The points of (frame, spot) pairs of the window.
+    fn points_of(&self, claims: &[(usize, usize)]) -> Vec<TrackPoint> {
+        claims
+            .iter()
+            .map(|&(j, i)| self.frames[j].spots[i].point)
+            .collect()
+    }
+
+    /// Gathers a parabola's supporters over the window and refits, twice; the refitted model and
+    /// the (frame, spot) pairs the track would claim, when it holds.
     fn confirm(
         &self,
         mut model: Parabola,
         gate_px: f64,
-    ) -> Option<(Vec<TrackPoint>, Parabola, f64, Vec<(usize, usize)>)> {
+    ) -> Option<(Parabola, Vec<(usize, usize)>)> {
         let cfg = &self.cfg;
         let mut claims = Vec::new();
+        let mut points = Vec::new();
         for _ in 0..2 {
             claims.clear();
             for (j, f) in self.frames.iter().enumerate() {
@@ -921,16 +935,9 @@ impl BallisticSearch {
             if claims.len() < cfg.min_support {
                 return None;
             }
-            let pts: Vec<TrackPoint> = claims
-                .iter()
-                .map(|&(j, i)| self.frames[j].spots[i].point)
-                .collect();
-            model = fit_checked(cfg, &self.gravity, &pts)?;
+            points = self.points_of(&claims);
+            model = fit_checked(cfg, &self.gravity, &points)?;
         }
-        let points: Vec<TrackPoint> = claims
-            .iter()
-            .map(|&(j, i)| self.frames[j].spots[i].point)
-            .collect();
         let rms_px = rms_distance(&model, &points);
         if rms_px > cfg.max_rms_gate_frac * gate_px {
             return None;
@@ -954,8 +961,7 @@ impl BallisticSearch {
             .filter(|f| !f.spots.is_empty())
             .map(|f| self.density.hit_chance(model.at(f.t_s), gate_px))
             .sum();
-        (poisson_tail(claims.len(), lambda) <= cfg.max_chance)
-            .then_some((points, model, gate_px, claims))
+        (poisson_tail(claims.len(), lambda) <= cfg.max_chance).then_some((model, claims))
     }
 }
 
